@@ -1,0 +1,113 @@
+"""The pytest plugin: options, the ``kdump`` fixture, artifacts and reports.
+
+The engine (:mod:`pytest_kdump.cycle`) does the work; this module wires it to labgrid's
+``target`` fixture, gives each test an artifact folder and writes ``kdump.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .crashtool import CrashTool, find_crash, install_crash
+from .errors import KdumpError
+from .image import cache_dir
+from .session import Kdump, KdumpSession
+
+_REPORTS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kdump", "kernel crash (kdump) testing")
+    group.addoption("--kdump-artifacts", metavar="DIR", default=None,
+                    help="folder for per-test console logs, vmcores, crash outputs and "
+                         "kdump.json (default: ini kdump_artifacts, else ./kdump-artifacts)")
+    group.addoption("--kdump-echo", action="store_true", default=None,
+                    help="copy the board's console to the terminal as it arrives")
+    group.addoption("--kdump-crash", metavar="PATH", default=None,
+                    help="crash binary to use (default: the one pytest-kdump installs)")
+    parser.addini("kdump_artifacts", "artifact folder (see --kdump-artifacts)",
+                  default="kdump-artifacts")
+    parser.addini("kdump_echo", "copy the console to the terminal", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kdump: a test that crashes the kernel under test")
+    # Values the environment YAML refers to with !template; labgrid reads it after us.
+    os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
+    if "LG_KDUMP_RUN" not in os.environ:
+        os.environ["LG_KDUMP_RUN"] = tempfile.mkdtemp(prefix="pytest-kdump-run-")
+
+
+def _artifacts_root(config: pytest.Config) -> Path:
+    value = config.getoption("--kdump-artifacts") or config.getini("kdump_artifacts")
+    path = Path(value)
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+@pytest.fixture(scope="session")
+def kdump_crash_tool(pytestconfig: pytest.Config) -> CrashTool:
+    """The crash utility used for analysis (installed into the cache on first use)."""
+    explicit = pytestconfig.getoption("--kdump-crash")
+    try:
+        if explicit:
+            return find_crash(explicit, cache_dir())
+        return install_crash(cache_dir())
+    except KdumpError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kdump_session(request: pytest.FixtureRequest, target: Any,
+                  kdump_crash_tool: CrashTool) -> KdumpSession:
+    """The labgrid target's KdumpDriver and its engine, for the whole session."""
+    config = request.config
+    root = _artifacts_root(config)
+    echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
+    try:
+        driver = target.get_driver("KdumpDriver")
+        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo))
+    except KdumpError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    except Exception as exc:  # labgrid's own errors (bindings, YAML) are not ours
+        if type(exc).__name__ in ("NoDriverFoundError", "BindingError", "InvalidConfigError",
+                                  "UserWarning"):
+            pytest.fail(f"labgrid environment: {exc}", pytrace=False)
+        raise
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
+    """Crash the kernel under test and analyse the dump: ``kdump.trigger_crash("sysrq")``."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
+    folder = kdump_session.artifacts_root / name
+    handle = kdump_session.for_test(folder, request.node.nodeid)
+    started = time.time()
+    yield handle
+    reports = request.node.stash.get(_REPORTS, {})
+    failed = [r for r in reports.values() if r.failed]
+    outcome = "failed" if failed else ("skipped" if any(r.skipped for r in reports.values())
+                                       else "passed")
+    record = handle.finish(outcome, time.time() - started)
+    for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
+        if record.get(key) is not None:
+            request.node.user_properties.append((f"kdump_{key}", record[key]))
+    request.node.user_properties.append(("kdump_artifacts", str(folder)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    if call.excinfo is not None and isinstance(call.excinfo.value, KdumpError):
+        # our errors already say the phase, the advice, the console tail and the log path
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"

@@ -1,0 +1,180 @@
+"""The test-facing API: crash the board, get the dump and its analysis, keep the artifacts.
+
+Works without pytest: ``KdumpSession.from_driver(target.get_driver("KdumpDriver"), dir, crash)``
+then ``session.for_test(folder).trigger_crash("sysrq")``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import analysis as analysis_mod
+from .analysis import Analysis
+from .crashtool import CrashTool, known_problem
+from .cycle import ArmedState, DumpResult, KdumpCycle
+from .errors import AnalysisError, KdumpError
+from .triggers import Trigger
+
+
+@dataclass
+class Crash:
+    """A crash and what came of it: the fetched dump and crash's analysis of it."""
+
+    dump: DumpResult
+    analysis: Analysis
+    artifacts: Path
+
+    @property
+    def vmcore(self) -> Path:
+        return self.dump.vmcore.path
+
+    @property
+    def panic_message(self) -> str:
+        return self.analysis.panic_message
+
+    @property
+    def backtrace(self) -> list[str]:
+        """Function names of the crashing task's backtrace, innermost first."""
+        return self.analysis.functions
+
+    def __str__(self) -> str:
+        return f"{self.dump.trigger} crash, vmcore {self.dump.vmcore.size} bytes\n{self.analysis}"
+
+
+class KdumpSession:
+    """One board's engine, crash tool and debug vmlinux for a test session."""
+
+    def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
+                 artifacts_root: Path) -> None:
+        self.cycle = cycle
+        self.crash = crash
+        self.vmlinux = vmlinux
+        self.artifacts_root = artifacts_root
+        artifacts_root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_driver(cls, driver: Any, artifacts_root: Path, crash: CrashTool,
+                    echo: bool = False) -> KdumpSession:
+        """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
+        cycle = driver.cycle(artifacts_root / "session", echo=echo)
+        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root)
+
+    def for_test(self, folder: Path, name: str = "") -> Kdump:
+        return Kdump(self, folder, name)
+
+    def close(self) -> None:
+        self.cycle.close()
+
+
+class Kdump:
+    """What a test holds: crash the board, look at the dump, run commands on the board.
+
+    Every artifact of the test goes to ``artifacts``: ``console.log``, ``vmcore``,
+    ``vmcore-dmesg.txt``, ``crash-*.txt`` and, when the test ends, ``kdump.json``.
+    """
+
+    def __init__(self, session: KdumpSession, artifacts: Path, name: str = "") -> None:
+        self.session = session
+        self.cycle = session.cycle
+        self.artifacts = artifacts
+        self.name = name
+        artifacts.mkdir(parents=True, exist_ok=True)
+        self.console_log = artifacts / "console.log"
+        self.cycle.attach_log(self.console_log)
+        self.crashes: list[Crash] = []
+        self.error: KdumpError | None = None
+        self._armed: ArmedState | None = None
+        self._dump: DumpResult | None = None
+
+    def armed(self) -> ArmedState:
+        """Check that kdump is armed (reservation made, crash kernel loaded)."""
+        self._armed = self._guard(self.cycle.check_armed)
+        return self._armed
+
+    def run(self, command: str, timeout: float = 30) -> str:
+        """Run a shell command on the board; its output (non-zero exit raises)."""
+        return self._guard(self.cycle.run, command, timeout)
+
+    def trigger_crash(self, trigger: str | Trigger = "sysrq", *,
+                      commands: list[str] | None = None) -> Crash:
+        """Crash the kernel, follow the crash kernel, fetch the vmcore and analyse it.
+
+        ``trigger``: ``"sysrq"``, ``"cmd:<shell command>"`` or a :class:`Trigger`.
+        ``commands``: crash commands to run (default ``sys, bt, ps, log, mod``); their raw
+        outputs are in ``crash.analysis.outputs``. The board is brought back to a shell while
+        crash runs.
+        """
+        self._dump = dump = self._guard(self.cycle.crash, trigger, self.artifacts)
+        vmlinux = self.session.vmlinux
+        if vmlinux is None:
+            raise AnalysisError("no debug vmlinux configured", phase="analysis",
+                                advice="set KdumpDriver's vmlinux (or image) in the env file")
+        run = analysis_mod.start(self.session.crash, vmlinux, dump.vmcore.path, commands,
+                                 out_dir=self.artifacts)
+        recover_error = None
+        try:
+            self.cycle.recover()
+        except KdumpError as exc:
+            recover_error = exc
+        started = time.monotonic()
+        result = self._guard(run.result)
+        self._analysis_wait = round(time.monotonic() - started, 2)
+        crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
+        self.crashes.append(crash)
+        if recover_error is not None:
+            self.error = recover_error
+            raise recover_error
+        return crash
+
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except KdumpError as exc:
+            self.error = exc
+            raise
+
+    def finish(self, outcome: str, seconds: float) -> dict:
+        """Write ``kdump.json`` and detach the test's console log; returns the record."""
+        self.cycle.detach_log(self.console_log)
+        record: dict[str, Any] = {
+            "test": self.name,
+            "outcome": outcome,
+            "total_seconds": round(seconds, 2),
+            "console_log": str(self.console_log),
+            "crash_version": self.session.crash.version,
+            "crash_source": self.session.crash.source,
+            "vmlinux": str(self.session.vmlinux) if self.session.vmlinux else None,
+            "warnings": list(self.cycle.warnings),
+        }
+        dump = self.crashes[-1].dump if self.crashes else self._dump
+        phases = dump.phases if dump else self.cycle.phases
+        record["phases"] = [asdict(p) for p in phases]
+        armed = self._armed or (dump.armed if dump else None)
+        record["armed"] = asdict(armed) if armed else None
+        if dump:
+            record.update(
+                trigger=dump.trigger, headline=dump.headline,
+                crash_kernel_release=dump.crash_kernel_release,
+                vmcore=str(dump.vmcore.path), vmcore_size=dump.vmcore.size,
+                vmcore_format=dump.vmcore.format,
+                dmesg=str(dump.dmesg) if dump.dmesg else None,
+            )
+        if self.crashes:
+            analysis = self.crashes[-1].analysis
+            record["analysis"] = analysis.summary()
+            record["panic_message"] = analysis.panic_message
+            record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
+                                     "ok": True})
+            problem = known_problem(self.session.crash.version, analysis.kernel_release)
+            if problem:
+                record["warnings"].append(problem)
+        if self.error is not None:
+            record["error"] = {"type": type(self.error).__name__, "phase": self.error.phase,
+                               "message": self.error.message, "advice": self.error.advice}
+        (self.artifacts / "kdump.json").write_text(json.dumps(record, indent=2, default=str)
+                                                   + "\n")
+        return record
