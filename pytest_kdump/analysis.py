@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .crashtool import CrashTool, known_problem
-from .errors import AnalysisError
+from .errors import AnalysisError, VmcoreError
+from .vmcore import check_vmcore
 
 DEFAULT_COMMANDS = ("sys", "bt", "ps", "log", "mod")
 _MARK = "@@PYTEST-KDUMP-{}@@"
@@ -127,7 +128,8 @@ def parse_bt(text: str) -> tuple[Task | None, list[Frame]]:
     return task, frames
 
 
-_PS_LINE = re.compile(r"^(>?)\s*(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+(\S+)\s+\S+\s+\d+\s+\d+\s+(.*)$")
+_PS_LINE = re.compile(
+    r"^(>?)\s*(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+(\S+)\s+\S+\s+\d+\s+\d+\s+(.*)$")
 
 
 def parse_ps(text: str) -> list[Task]:
@@ -156,6 +158,8 @@ def split_outputs(stdout: str, commands: list[str]) -> dict[str, str]:
 
 
 # -- running crash -------------------------------------------------------------------------
+MISMATCH = re.compile(r"kernel version inconsistency between vmlinux and dumpfile|"
+                      r"vmlinux and \S+ do not match")
 FATAL = [
     (re.compile(r"vmlinux and \S+ do not match|kernel version inconsistency|"
                 r"cannot determine base kernel version|"
@@ -181,6 +185,11 @@ class CrashRun:
             if not Path(path).is_file():
                 raise AnalysisError(f"{what} not found: {path}", phase="analysis",
                                     advice=f"give the path of the {what}")
+        try:
+            check_vmcore(Path(vmcore))
+        except VmcoreError as exc:
+            exc.phase = "analysis"
+            raise
         self.crash, self.vmlinux, self.vmcore = crash, Path(vmlinux), Path(vmcore)
         self.commands = list(commands)
         self.out_dir = out_dir
@@ -203,11 +212,16 @@ class CrashRun:
             raise AnalysisError(f"crash did not finish within {self.timeout:g} s",
                                 phase="analysis",
                                 advice="a crash too old for this kernel can loop: check its "
-                                       "version; raise the analysis timeout for huge dumps")
+                                       "version; raise the analysis timeout for huge dumps"
+                                ) from None
         seconds = round(time.monotonic() - self.started, 2)
         self._save(stdout, stderr)
         outputs = split_outputs(stdout, self.commands)
         everything = stdout + stderr
+        if MISMATCH.search(everything):
+            raise AnalysisError(f"crash: {MISMATCH.search(everything).group(0)} "
+                                f"({self.vmlinux} vs {self.vmcore})", phase="analysis",
+                                advice=FATAL[0][1])
         if self.proc.returncode != 0 or "sys" in self.commands and not outputs.get("sys"):
             for pattern, advice in FATAL:
                 if pattern.search(everything):

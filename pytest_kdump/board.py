@@ -6,7 +6,6 @@ PowerProtocol and ConsoleProtocol drivers to it (QEMUDriver, SerialDriver with a
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any, Protocol
 
@@ -65,7 +64,7 @@ class LabgridBoard:
                     qemu._socket.settimeout(30)
             try:
                 self.power.on()
-            except (OSError, socket.timeout, Exception) as exc:  # labgrid raises plain errors
+            except (TimeoutError, OSError, Exception) as exc:  # labgrid raises plain errors
                 raise BoardDied(f"power-on failed: {exc!r}. {self.describe_death()}",
                                 phase="boot",
                                 advice="check the QEMU command line and its stderr above "

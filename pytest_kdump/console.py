@@ -30,9 +30,9 @@ class SourceGone(Exception):
 class _TextLog:
     """A line log with host timestamps (seconds since the capture started) on each line."""
 
-    def __init__(self, path: Path, t0: float) -> None:
+    def __init__(self, path: Path, t0: float, mode: str = "a") -> None:
         self.path = path
-        self.file: TextIO = open(path, "a", encoding="utf-8", errors="replace", newline="")
+        self.file: TextIO = open(path, mode, encoding="utf-8", errors="replace", newline="")
         self.t0 = t0
         self.at_line_start = True
 
@@ -68,8 +68,8 @@ class ConsoleCapture:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.raw_path = log_dir / f"{name}.raw"
         self.log_path = log_dir / f"{name}.log"
-        self._raw: BinaryIO = open(self.raw_path, "ab")
-        self._logs: list[_TextLog] = [_TextLog(self.log_path, self.t0)]
+        self._raw: BinaryIO = open(self.raw_path, "wb")
+        self._logs: list[_TextLog] = [_TextLog(self.log_path, self.t0, "w")]
         self._history: deque[bytes] = deque()
         self._history_size = 0
         self._subscribers: list[queue.SimpleQueue] = []

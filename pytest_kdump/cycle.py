@@ -148,6 +148,7 @@ class KdumpCycle:
         self.phases: list[PhaseTiming] = []
         self.log_path = self.capture.log_path
         self.warnings: list[str] = []
+        self._armed: ArmedState | None = None
 
     # -- logs ------------------------------------------------------------------------------
     def attach_log(self, path: Path) -> None:
@@ -167,16 +168,17 @@ class KdumpCycle:
             yield
         except pexpect.TIMEOUT:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            raise self._error(PhaseTimeout, name, f"{name} did not finish within {timeout:g} s")
+            self.state = "unknown"
+            raise self._error(PhaseTimeout, name,
+                              f"{name} did not finish within {timeout:g} s") from None
         except pexpect.EOF:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
             self.state = "off"
             raise self._error(BoardDied, name, f"the board went away during {name}: "
-                                               f"{self.board.describe_death()}")
+                                               f"{self.board.describe_death()}") from None
         except KdumpError as exc:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            if isinstance(exc, BoardDied):
-                self.state = "off"
+            self.state = "off" if isinstance(exc, BoardDied) else "unknown"
             exc.phase = exc.phase or name
             exc.advice = exc.advice or ADVICE.get(name)
             exc.console_tail = exc.console_tail or self.capture.tail()
@@ -195,6 +197,7 @@ class KdumpCycle:
 
     # -- power and shell -------------------------------------------------------------------
     def power_on(self) -> None:
+        self._armed = None
         self.spawn.drain()
         self.spawn.reset_eof()
         self.board.power_on()
@@ -213,6 +216,13 @@ class KdumpCycle:
         if self.state == "rebooted":
             self.recover()
             return
+        if self.state == "unknown":  # after a failure: a shell may still answer
+            try:
+                self.shell.wait_ready(min(10.0, self.timeouts.shell))
+                self.state = "shell"
+                return
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                self.power_off()
         with self.phase("boot", self.timeouts.boot):
             if self.state == "off" or not self.board.alive():
                 self.power_on()
@@ -222,10 +232,12 @@ class KdumpCycle:
         self.state = "shell"
 
     def recover(self) -> None:
-        """Wait for the board to be back at a shell after a dump (power it on if it is off)."""
+        """Bring the board back to a shell after a dump: wait for its reboot, or power it on
+        if the crash kernel powered it off."""
         with self.phase("recover", self.timeouts.recover):
-            if not self.board.alive() or self.spawn._eof:
+            if not self.board.alive():
                 self.power_on()
+            self._expect([detect.KERNEL_BANNER_RE], self.timeouts.recover)
             self.shell.wait_ready(self.timeouts.recover)
         self.state = "shell"
 
@@ -252,6 +264,7 @@ class KdumpCycle:
             if not state.loaded:
                 raise CycleError(_not_armed_reason(state), phase="armed",
                                  advice=ADVICE["armed"])
+            self._armed = state
             if self.expected_crashkernel:
                 want = parse_size(self.expected_crashkernel)
                 if want and want != state.reserved_bytes:
@@ -263,8 +276,8 @@ class KdumpCycle:
     def crash(self, trigger: str | Trigger, dest: Path) -> DumpResult:
         """Crash the kernel with ``trigger`` and fetch the dump into ``dest``."""
         trig = get_trigger(trigger)
-        self.phases = [p for p in self.phases if p.name in ("boot", "shell", "recover")]
-        armed = self.check_armed()
+        armed = self._armed or self.check_armed()
+        self._armed = None
         patterns = [detect.CRASH_RE, detect.KERNEL_BANNER_RE,
                     re.compile("TRIGGER-RETURNED-(\\d+)")]
         with self.phase("trigger", trig.timeout):
@@ -291,7 +304,7 @@ class KdumpCycle:
         release = None
         with self.phase("crash_kernel", self.timeouts.crash_kernel):
             if idx == 0:
-                idx2 = self._expect([detect.KERNEL_BANNER_RE, re.compile(r"---\[ end Kernel panic")],
+                idx2 = self._expect([detect.KERNEL_BANNER_RE, detect.PANIC_END_RE],
                                     self.timeouts.crash_kernel)
                 crash_text = (headline or "") + self.spawn.before
                 if idx2 == 1:

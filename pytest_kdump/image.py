@@ -35,8 +35,8 @@ from .errors import ImageError, ToolError
 
 BUILDER_VERSION = 1
 GUEST_DIR = Path(__file__).parent / "guest"
-REQUIRED_CONFIG = ("CONFIG_KEXEC", "CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE", "CONFIG_BLK_DEV_INITRD",
-                   "CONFIG_MAGIC_SYSRQ")
+REQUIRED_CONFIG = ("CONFIG_KEXEC", "CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE",
+                   "CONFIG_BLK_DEV_INITRD", "CONFIG_MAGIC_SYSRQ")
 # Modules the init loads (in dependency order) to reach the dump disk, when not built in.
 DUMP_MODULES = ("virtio_pci", "virtio_blk", "ext4")
 
@@ -170,7 +170,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
             _log(f"image up to date: {image}")
             return image
 
-    debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs")))
+    debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
     image_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
         stage = Path(tmp)
@@ -270,7 +270,8 @@ def _copy_libraries(tree: Path, sysroot: Path, spec: ArchSpec, binaries: list[Pa
     interp = re.search(r"interpreter: (\S+?)\]", _readelf(binaries[0], "-l"))
     if interp:
         loader = interp.group(1).lstrip("/")
-        found = next((d / Path(loader).name for d in dirs if (d / Path(loader).name).exists()), None)
+        name = Path(loader).name
+        found = next((d / name for d in dirs if (d / name).exists()), None)
         if found is None:
             raise ImageError(f"dynamic loader {loader} not found in libc6", phase="image")
         (tree / loader).parent.mkdir(parents=True, exist_ok=True)

@@ -16,23 +16,19 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
 
 from __future__ import annotations
 
+import copy
 import sys
-import warnings
 from pathlib import Path
 
 import attr
 from labgrid.driver import Driver
-from labgrid.factory import target_factory
+from labgrid.factory import TargetFactory, target_factory
 
 from . import detect
 from .cycle import KdumpCycle, Timeouts
 from .errors import ConfigError
 from .image import build_image, cache_dir, current_image
 from .transport import DiskImageTransport
-
-# labgrid drops unknown keys with a warning; for our driver they are errors.
-warnings.filterwarnings("error", message=r"unsupported attribute .* for class 'KdumpDriver'",
-                        category=UserWarning)
 
 _opt_str = attr.validators.optional(attr.validators.instance_of(str))
 
@@ -67,6 +63,25 @@ class KdumpDriver(Driver):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._cycle: KdumpCycle | None = None
+        self._check_keys()
+
+    def _check_keys(self) -> None:
+        """labgrid drops unknown keys with a warning; for this driver they are errors."""
+        env = getattr(self.target, "env", None)
+        if env is None:
+            return
+        target_conf = env.config.data.get("targets", {}).get(self.target.name, {})
+        drivers = TargetFactory._convert_to_named_list(
+            copy.deepcopy(target_conf.get("drivers", {})))
+        known = {a.name for a in attr.fields(type(self))} - {"target", "state"}
+        for item in drivers:
+            if item.get("cls") != "KdumpDriver" or item.get("name") != self.name:
+                continue
+            unknown = sorted(set(item) - known - {"cls", "name", "bindings"})
+            if unknown:
+                raise ConfigError(f"KdumpDriver: unknown key(s) {', '.join(unknown)} in "
+                                  f"{env.config_file}",
+                                  advice=f"known keys: {', '.join(sorted(known - {'name'}))}")
 
     def on_activate(self) -> None:
         if self.image:

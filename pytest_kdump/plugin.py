@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from .crashtool import CrashTool, find_crash, install_crash
+from .environment import check_env_file, set_env_defaults
 from .errors import KdumpError
 from .image import cache_dir
 from .session import Kdump, KdumpSession
@@ -40,9 +40,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kdump: a test that crashes the kernel under test")
     # Values the environment YAML refers to with !template; labgrid reads it after us.
-    os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
-    if "LG_KDUMP_RUN" not in os.environ:
-        os.environ["LG_KDUMP_RUN"] = tempfile.mkdtemp(prefix="pytest-kdump-run-")
+    set_env_defaults()
+    env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
+    if env_file:
+        try:
+            check_env_file(env_file)
+        except KdumpError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def _artifacts_root(config: pytest.Config) -> Path:

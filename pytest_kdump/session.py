@@ -7,7 +7,7 @@ then ``session.for_test(folder).trigger_crash("sysrq")``.
 from __future__ import annotations
 
 import json
-import time
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,9 @@ class Kdump:
         self.cycle = session.cycle
         self.artifacts = artifacts
         self.name = name
-        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(artifacts, ignore_errors=True)  # a fresh folder per run, like tmp_path
+        artifacts.mkdir(parents=True)
+        self.cycle.phases = []
         self.console_log = artifacts / "console.log"
         self.cycle.attach_log(self.console_log)
         self.crashes: list[Crash] = []
@@ -105,8 +107,8 @@ class Kdump:
 
         ``trigger``: ``"sysrq"``, ``"cmd:<shell command>"`` or a :class:`Trigger`.
         ``commands``: crash commands to run (default ``sys, bt, ps, log, mod``); their raw
-        outputs are in ``crash.analysis.outputs``. The board is brought back to a shell while
-        crash runs.
+        outputs are in ``crash.analysis.outputs``. The board comes back (phase ``recover``)
+        when it is next used, so a session's last crash costs no extra boot.
         """
         self._dump = dump = self._guard(self.cycle.crash, trigger, self.artifacts)
         vmlinux = self.session.vmlinux
@@ -115,19 +117,9 @@ class Kdump:
                                 advice="set KdumpDriver's vmlinux (or image) in the env file")
         run = analysis_mod.start(self.session.crash, vmlinux, dump.vmcore.path, commands,
                                  out_dir=self.artifacts)
-        recover_error = None
-        try:
-            self.cycle.recover()
-        except KdumpError as exc:
-            recover_error = exc
-        started = time.monotonic()
         result = self._guard(run.result)
-        self._analysis_wait = round(time.monotonic() - started, 2)
         crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
         self.crashes.append(crash)
-        if recover_error is not None:
-            self.error = recover_error
-            raise recover_error
         return crash
 
     def _guard(self, fn: Any, *args: Any) -> Any:
@@ -151,8 +143,7 @@ class Kdump:
             "warnings": list(self.cycle.warnings),
         }
         dump = self.crashes[-1].dump if self.crashes else self._dump
-        phases = dump.phases if dump else self.cycle.phases
-        record["phases"] = [asdict(p) for p in phases]
+        record["phases"] = [asdict(p) for p in self.cycle.phases]
         armed = self._armed or (dump.armed if dump else None)
         record["armed"] = asdict(armed) if armed else None
         if dump:
