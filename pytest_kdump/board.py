@@ -100,8 +100,11 @@ class LabgridBoard:
         with self._lock:
             if not self._on:
                 raise SourceGone()
+            # labgrid's read() is a logged @step, and its step stack is not thread-safe:
+            # the capture thread calls the drivers' underlying _read() instead.
+            read = getattr(self.console, "_read", None) or self.console.read
             try:
-                data = self.console.read(size=4096, timeout=timeout)
+                data = read(size=4096, timeout=timeout)
             except pexpect.TIMEOUT:
                 return b""
             except (OSError, EOFError) as exc:
