@@ -103,7 +103,7 @@ def parse_sys(text: str) -> dict[str, str]:
 _BT_HEADER = re.compile(r"PID:\s*(\d+)\s+TASK:\s*([0-9a-f]+)\s+CPU:\s*(\d+)\s+COMMAND:\s*\"(.*)\"")
 _BT_FRAME = re.compile(
     r"^\s*#(\d+)\s+\[([0-9a-f]+)\]\s+(\S+?)(?:\s+\[(\S+)\])?\s+at\s+([0-9a-f]+)(?:\s+\[(\S+)\])?")
-_BT_EXC = re.compile(r"\[exception RIP: ([^+\]\s]+)")
+_BT_EXC = re.compile(r"\[exception RIP: ([^+\]\s]+)(?:\+\S+)?(?:\s+\[([^\]\s]+)\])?")
 
 
 def parse_bt(text: str) -> tuple[Task | None, list[Frame]]:
@@ -122,9 +122,10 @@ def parse_bt(text: str) -> tuple[Task | None, list[Frame]]:
                                 address=m.group(5), module=m.group(4) or m.group(6)))
             continue
         m = _BT_EXC.search(line)
-        if m:
+        if m and m.group(1) != "unknown":  # "unknown or invalid address"
             level = frames[-1].level if frames else 0
-            frames.append(Frame(level=level, function=m.group(1), exception=True))
+            frames.append(Frame(level=level, function=m.group(1), module=m.group(2),
+                                exception=True))
     return task, frames
 
 

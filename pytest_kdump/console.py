@@ -8,6 +8,7 @@ so ``expect`` never races the logger for bytes.
 
 from __future__ import annotations
 
+import codecs
 import queue
 import threading
 import time
@@ -79,6 +80,8 @@ class ConsoleCapture:
         self._gone = False
         self.total_bytes = 0
         self._echo = echo
+        # one decoder for the whole stream: a character cut between two reads stays whole
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._thread = threading.Thread(target=self._loop, name=f"pytest-kdump-{name}",
                                         daemon=True)
         self._thread.start()
@@ -164,7 +167,7 @@ class ConsoleCapture:
 
     def _store(self, data: bytes) -> None:
         now = time.monotonic()
-        text = data.decode("utf-8", "replace")
+        text = self._decoder.decode(data)
         with self._lock:
             self.total_bytes += len(data)
             self._raw.write(data)

@@ -71,7 +71,8 @@ class Timeouts:
         if unknown:
             raise ConfigError(f"unknown phase timeout(s): {', '.join(unknown)}",
                               advice=f"known phases: {', '.join(sorted(known))}")
-        bad = [k for k, v in values.items() if not isinstance(v, int | float) or v <= 0]
+        bad = [k for k, v in values.items()
+               if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0]
         if bad:
             raise ConfigError(f"phase timeouts must be positive numbers of seconds: {bad}")
         return cls(**values)

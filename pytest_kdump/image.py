@@ -33,7 +33,8 @@ from . import debian
 from .cpio import NewcWriter
 from .errors import ImageError, ToolError
 
-BUILDER_VERSION = 1
+# Bump when the builder's output changes (the guest init's text is hashed on its own).
+BUILDER_VERSION = 2
 GUEST_DIR = Path(__file__).parent / "guest"
 REQUIRED_CONFIG = ("CONFIG_KEXEC", "CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE",
                    "CONFIG_BLK_DEV_INITRD", "CONFIG_MAGIC_SYSRQ")
@@ -127,8 +128,7 @@ def _log(msg: str) -> None:
 
 def _builder_hash() -> str:
     h = hashlib.sha256(str(BUILDER_VERSION).encode())
-    for path in (Path(__file__), GUEST_DIR / "init.sh"):
-        h.update(path.read_bytes())
+    h.update((GUEST_DIR / "init.sh").read_bytes())
     return h.hexdigest()
 
 
@@ -171,7 +171,9 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
             return image
 
     debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
-    image_dir.mkdir(parents=True, exist_ok=True)
+    final_dir, image_dir = image_dir, image_dir.with_name(image_dir.name + ".partial")
+    shutil.rmtree(image_dir, ignore_errors=True)
+    image_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
         stage = Path(tmp)
         _log("unpacking packages")
@@ -192,13 +194,26 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
         _log(f"initramfs: crash {len(crash_initrd) >> 10} KiB, "
              f"production {(image_dir / 'initrd.img').stat().st_size >> 10} KiB")
         _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
+    shutil.rmtree(final_dir, ignore_errors=True)
+    image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
+    image_dir = final_dir
     image = GuestImage(arch=arch, dir=image_dir.resolve(), kernel_release=release, key=key,
                        packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                        build_seconds=round(time.monotonic() - started, 1))
     image.save()
     _point(link, image_dir)
     _log(f"image built in {image.build_seconds} s: {image}")
+    _prune(cache / "images", arch, keep=image_dir)
     return image
+
+
+def _prune(root: Path, arch: str, keep: Path) -> None:
+    """Remove the other images of ``arch`` (600 MB each, mostly the vmlinux)."""
+    for old in root.glob(f"{arch}-*"):
+        if old.is_symlink() or old.resolve() == keep.resolve() or not old.is_dir():
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        _log(f"removed the older image {old.name}")
 
 
 def _point(link: Path, target: Path) -> None:

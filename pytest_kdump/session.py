@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ class Kdump:
         run = analysis_mod.start(self.session.crash, vmlinux, dump.vmcore.path, commands,
                                  out_dir=self.artifacts)
         result = self._guard(run.result)
+        problem = known_problem(self.session.crash.version, result.kernel_release)
+        if problem:
+            warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=2)
         crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
         self.crashes.append(crash)
         return crash
@@ -160,9 +164,7 @@ class Kdump:
             record["panic_message"] = analysis.panic_message
             record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
                                      "ok": True})
-            problem = known_problem(self.session.crash.version, analysis.kernel_release)
-            if problem:
-                record["warnings"].append(problem)
+            record["warnings"] += analysis.warnings
         if self.error is not None:
             record["error"] = {"type": type(self.error).__name__, "phase": self.error.phase,
                                "message": self.error.message, "advice": self.error.advice}

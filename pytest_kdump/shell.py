@@ -60,9 +60,17 @@ class Shell:
             self.spawn.sendline(f"echo READY-$(({n}+1))-KD")
             try:
                 self.spawn.expect_exact(f"READY-{n + 1}-KD", timeout=max(0.1, min(5.0, left)))
-                return
             except pexpect.TIMEOUT:
                 continue
+            self._settle(5)
+            return
+
+    def _settle(self, timeout: float) -> None:
+        """Consume the prompt that follows a command: input typed before it can be lost."""
+        try:
+            self.spawn.expect(self.prompt, timeout=timeout)
+        except pexpect.TIMEOUT:
+            pass
 
     def run(self, command: str, timeout: float = 30) -> CommandResult:
         """Run ``command`` and return its output (terminal echo removed) and exit code."""
@@ -73,4 +81,6 @@ class Shell:
         self.spawn.expect_exact(begin, timeout=timeout)
         self.spawn.expect(re.escape(end) + r"-(\d+)-", timeout=timeout)
         output = _ANSI.sub("", self.spawn.before).replace("\r", "")
-        return CommandResult(command, output.strip("\n"), int(self.spawn.match.group(1)))
+        rc = int(self.spawn.match.group(1))
+        self._settle(min(timeout, 5))
+        return CommandResult(command, output.strip("\n"), rc)

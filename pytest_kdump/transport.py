@@ -77,6 +77,10 @@ class DiskImageTransport:
                               capture_output=True, text=True, timeout=120)
 
     def fetch(self, dest: Path) -> FetchedDump:
+        if not self.image.is_file():
+            raise VmcoreError(f"the dump disk {self.image} does not exist", phase="fetch",
+                              advice="the dump disk is created when KdumpDriver activates: "
+                                     "check dump_disk and that nothing deleted it")
         dest.mkdir(parents=True, exist_ok=True)
         listing = self._debugfs("ls -l /").stdout
         names = set(re.findall(r"\s(\S+)\s*$", listing, re.M))

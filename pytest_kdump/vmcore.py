@@ -43,15 +43,20 @@ def kdump_layout(path: Path) -> tuple[int, int, str]:
 
 
 def elf_layout(path: Path) -> int:
-    """Bytes an ELF vmcore needs: the end of its farthest program segment."""
+    """Bytes an ELF vmcore needs: the end of its farthest program segment (``1 << 62`` when
+    the ELF or program headers are cut)."""
     with open(path, "rb") as f:
         ident = f.read(64)
+        if len(ident) < 64:
+            return 1 << 62
         if ident[4] != 2:  # 32-bit ELF: not produced by makedumpfile on our targets
             return 0
         phoff, = struct.unpack_from("<Q", ident, 32)
         phentsize, phnum = struct.unpack_from("<HH", ident, 54)
         f.seek(phoff)
         table = f.read(phentsize * phnum)
+    if len(table) < phentsize * phnum:
+        return 1 << 62
     end = 0
     for i in range(phnum):
         _, _, offset, _, _, filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
@@ -96,6 +101,9 @@ def check_vmcore(path: Path, expected_size: int | None = None) -> VmcoreInfo:
     elif fmt == "elf":
         needed = elf_layout(path)
     if needed > size:
-        raise VmcoreError(f"vmcore {path} is truncated: {size} bytes, its headers describe "
-                          f"{needed}", phase="fetch", advice=advice)
+        # kdump_layout says 1 << 62 when the headers themselves are cut
+        what = ("its headers are cut short" if needed >= 1 << 62
+                else f"its headers describe {needed}")
+        raise VmcoreError(f"vmcore {path} is truncated: {size} bytes, {what}", phase="fetch",
+                          advice=advice)
     return VmcoreInfo(path, size, fmt)
