@@ -189,7 +189,8 @@ class ConsoleSpawn(SpawnBase):
 
     def __init__(self, capture: ConsoleCapture, write: Callable[[bytes], None],
                  timeout: float = 30) -> None:
-        super().__init__(timeout=timeout, maxread=65536, searchwindowsize=None,
+        # each read searches the new text plus this much before it, not the whole buffer
+        super().__init__(timeout=timeout, maxread=65536, searchwindowsize=16384,
                          encoding="utf-8", codec_errors="replace")
         self.capture = capture
         self._write = write

@@ -149,7 +149,8 @@ class KdumpCycle:
         self.phases: list[PhaseTiming] = []
         self.log_path = self.capture.log_path
         self.warnings: list[str] = []
-        self._armed: ArmedState | None = None
+        self._armed: ArmedState | None = None  # valid until the next crash or power-on
+        self.last_armed: ArmedState | None = None
 
     # -- logs ------------------------------------------------------------------------------
     def attach_log(self, path: Path) -> None:
@@ -265,7 +266,7 @@ class KdumpCycle:
             if not state.loaded:
                 raise CycleError(_not_armed_reason(state), phase="armed",
                                  advice=ADVICE["armed"])
-            self._armed = state
+            self._armed = self.last_armed = state
             if self.expected_crashkernel:
                 want = parse_size(self.expected_crashkernel)
                 if want and want != state.reserved_bytes:

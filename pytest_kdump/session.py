@@ -148,7 +148,7 @@ class Kdump:
         }
         dump = self.crashes[-1].dump if self.crashes else self._dump
         record["phases"] = [asdict(p) for p in self.cycle.phases]
-        armed = self._armed or (dump.armed if dump else None)
+        armed = dump.armed if dump else (self._armed or self.cycle.last_armed)
         record["armed"] = asdict(armed) if armed else None
         if dump:
             record.update(
