@@ -47,7 +47,6 @@ class LabgridBoard:
         self.console = console
         self.name = name
         self._lock = threading.Lock()
-        self._on = False
 
     @property
     def _qemu(self) -> Any | None:
@@ -69,11 +68,9 @@ class LabgridBoard:
                                 phase="boot",
                                 advice="check the QEMU command line and its stderr above "
                                        "(image paths, memory, -accel)") from exc
-            self._on = True
 
     def power_off(self) -> None:
         with self._lock:
-            self._on = False
             if self._qemu is not None and self._reap_qemu():
                 return
             try:
@@ -98,8 +95,9 @@ class LabgridBoard:
 
     def read(self, timeout: float) -> bytes:
         with self._lock:
-            if not self._on:
-                raise SourceGone()
+            qemu = self._qemu
+            if qemu is not None and (not qemu.status or qemu._clientsocket is None):
+                raise SourceGone()  # QEMU is off (whoever switched it off)
             # labgrid's read() is a logged @step, and its step stack is not thread-safe:
             # the capture thread calls the drivers' underlying _read() instead.
             read = getattr(self.console, "_read", None) or self.console.read
@@ -108,17 +106,20 @@ class LabgridBoard:
             except pexpect.TIMEOUT:
                 return b""
             except (OSError, EOFError) as exc:
-                self._on = False
                 raise SourceGone() from exc
             if not data and not self.alive():
-                self._on = False
                 raise SourceGone()
             return data
 
     def write(self, data: bytes) -> None:
         if not self.alive():
             raise BoardDied(f"cannot write to the console: {self.describe_death()}")
-        self.console.write(data)
+        # like read(): the underlying _write, outside labgrid's step log (its serial logger
+        # fails on a console that only ever writes there); our capture logs everything
+        write = getattr(self.console, "_write", None) or self.console.write
+        while data:
+            sent = write(data)
+            data = data[sent:] if isinstance(sent, int) and sent > 0 else b""
 
     def alive(self) -> bool:
         qemu = self._qemu

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import queue
+import shutil
 import threading
 import time
 from collections import deque
@@ -58,12 +59,16 @@ class ConsoleCapture:
 
     ``read(timeout)`` returns the bytes available (``b""`` if none within ``timeout``) and
     raises :class:`SourceGone` when the board's console has gone (QEMU exited). The capture
-    then waits for :meth:`resume`, so one capture spans power cycles.
+    then waits for :meth:`resume` or, with ``auto_resume``, keeps polling until the console
+    answers again (someone else powered the board on), so one capture spans power cycles.
+    ``listeners`` get every chunk's text in the reader thread (crash detection).
     """
 
     def __init__(self, read: Callable[[float], bytes], log_dir: Path, name: str = "console",
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, auto_resume: bool = False) -> None:
         self._read = read
+        self.auto_resume = auto_resume
+        self.listeners: list[Callable[[str], None]] = []
         self.name = name
         self.t0 = time.monotonic()
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -155,14 +160,19 @@ class ConsoleCapture:
             try:
                 data = self._read(0.05)
             except SourceGone:
-                self._running.clear()
                 with self._lock:
-                    self._gone = True
+                    was_gone, self._gone = self._gone, True
                     subscribers = list(self._subscribers)
-                for q in subscribers:
-                    q.put(_EOF)
+                if not was_gone:
+                    for q in subscribers:
+                        q.put(_EOF)
+                if self.auto_resume:
+                    self._stop.wait(0.1)
+                else:
+                    self._running.clear()
                 continue
             if data:
+                self._gone = False
                 self._store(data)
 
     def _store(self, data: bytes) -> None:
@@ -182,6 +192,24 @@ class ConsoleCapture:
                 q.put(data)
         if self._echo:
             self._echo(text)
+        for listener in self.listeners:
+            listener(text)
+
+    def relocate(self, log_dir: Path) -> None:
+        """Move the session logs (raw and timestamped) to ``log_dir`` and go on there."""
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            main = self._logs[0]
+            main.file.close()
+            self._raw.close()
+            new_raw, new_log = log_dir / self.raw_path.name, log_dir / self.log_path.name
+            shutil.move(self.raw_path, new_raw)
+            shutil.move(self.log_path, new_log)
+            self.raw_path, self.log_path = new_raw, new_log
+            self._raw = open(new_raw, "ab")
+            at_line_start = main.at_line_start
+            self._logs[0] = _TextLog(new_log, self.t0)
+            self._logs[0].at_line_start = at_line_start
 
 
 class ConsoleSpawn(SpawnBase):

@@ -136,13 +136,21 @@ class KdumpCycle:
                  timeouts: Timeouts | None = None,
                  recognizer: detect.DumpRecognizer = detect.PYTEST_KDUMP_INIT,
                  prompt: str = r"[#$] ", expected_crashkernel: str | None = None,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None,
+                 capture: ConsoleCapture | None = None) -> None:
         self.board = board
         self.transport = transport
         self.timeouts = timeouts or Timeouts()
         self.recognizer = recognizer
         self.expected_crashkernel = expected_crashkernel
-        self.capture = ConsoleCapture(board.read, log_dir, echo=echo)
+        self._own_capture = capture is None
+        if capture is None:
+            capture = ConsoleCapture(board.read, log_dir, echo=echo)
+        else:
+            capture.relocate(log_dir)
+            if echo:
+                capture.listeners.append(echo)
+        self.capture = capture
         self.spawn = ConsoleSpawn(self.capture, board.write)
         self.shell = Shell(self.spawn, prompt)
         self.state = "off"
@@ -207,7 +215,6 @@ class KdumpCycle:
         self.state = "booting"
 
     def power_off(self) -> None:
-        self.capture.pause()
         self.board.power_off()
         self.state = "off"
 
@@ -338,7 +345,8 @@ class KdumpCycle:
         with contextlib.suppress(Exception):
             self.power_off()
         self.spawn.close()
-        self.capture.close()
+        if self._own_capture:
+            self.capture.close()
 
 
 def parse_size(text: str) -> int | None:

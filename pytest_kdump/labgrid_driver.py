@@ -1,7 +1,8 @@
 """labgrid integration: the ``KdumpDriver``, configured in the environment YAML.
 
-Load it with ``imports: [pytest_kdump.labgrid_driver]`` in the env file. It binds to the
-target's power and console drivers (a QEMUDriver is both) and gives a :class:`KdumpCycle`.
+Load it with ``imports: [pytest_kdump.labgrid_driver]`` in the env file. It binds to a
+:class:`~.labgrid_console.KdumpConsoleDriver` (which holds the real console and the power
+driver) and gives a :class:`KdumpCycle`.
 Unlike labgrid's own drivers, an unknown key in its section is an error, not a warning.
 
     KdumpDriver:
@@ -28,6 +29,7 @@ from . import detect
 from .cycle import KdumpCycle, Timeouts
 from .errors import ConfigError
 from .image import build_image, cache_dir, current_image
+from .labgrid_console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
 from .transport import DiskImageTransport
 
 _opt_str = attr.validators.optional(attr.validators.instance_of(str))
@@ -48,7 +50,7 @@ def _check_timeouts(_inst: object, _attr: object, value: dict) -> None:
 class KdumpDriver(Driver):
     """Kdump cycles on a labgrid target: arm check, trigger, crash kernel, dump, fetch."""
 
-    bindings = {"power": "PowerProtocol", "console": "ConsoleProtocol"}
+    bindings = {"console": "KdumpConsoleDriver"}
 
     crashkernel = attr.ib(default=None, validator=_opt_str)
     dump_disk = attr.ib(default=None, validator=_opt_str)
@@ -87,7 +89,8 @@ class KdumpDriver(Driver):
         if self.image:
             if current_image(self.image) is None:
                 build_image(self.image)
-        qemu = self.console if type(self.console).__name__ == "QEMUDriver" else None
+        raw = self.console.console
+        qemu = raw if type(raw).__name__ == "QEMUDriver" else None
         if qemu is not None and self.dump_disk is None:
             raise ConfigError("KdumpDriver: dump_disk is required with QEMUDriver",
                               advice="add dump_disk and pass the same file to QEMU with "
@@ -111,15 +114,13 @@ class KdumpDriver(Driver):
             if not self.dump_disk:
                 raise ConfigError("KdumpDriver: no vmcore transport configured",
                                   advice="set dump_disk (QEMU); board transports come later")
-            from .board import LabgridBoard
-
-            board = LabgridBoard(self.power, self.console, name=self.target.name)
             self._cycle = KdumpCycle(
-                board, DiskImageTransport(Path(self.dump_disk), self.dump_disk_size), log_dir,
+                self.console.board,
+                DiskImageTransport(Path(self.dump_disk), self.dump_disk_size), log_dir,
                 timeouts=Timeouts.from_dict(self.timeouts),
                 recognizer=detect.RECOGNIZERS[self.recognizer], prompt=self.prompt,
                 expected_crashkernel=self.crashkernel,
-                echo=sys.stderr.write if echo else None)
+                echo=sys.stderr.write if echo else None, capture=self.console.capture)
         return self._cycle
 
     def vmlinux_path(self) -> Path | None:

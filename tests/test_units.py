@@ -264,6 +264,7 @@ targets:
     drivers:
       FakeConsoleDriver: {{}}
       FakePowerDriver: {{}}
+      KdumpConsoleDriver: {{}}
       KdumpDriver:
 {driver}
 imports:
