@@ -40,7 +40,14 @@ SYSRQ = Trigger(
     culprit="sysrq_handle_crash",
 )
 
-BUILTIN = {"sysrq": SYSRQ}
+INIT_EXIT = Trigger(
+    name="init-exit",
+    command="touch /tmp/pytest-kdump-exit-init; exit",
+    expect_headline=r"Kernel panic - not syncing: Attempted to kill init!",
+    culprit="do_exit",
+)
+
+BUILTIN = {"sysrq": SYSRQ, "init-exit": INIT_EXIT}
 
 
 def get_trigger(spec: str | Trigger) -> Trigger:

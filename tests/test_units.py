@@ -252,7 +252,7 @@ def test_get_trigger() -> None:
 
 @pytest.mark.parametrize("spec", ["sysrqq", "", "SYSRQ", "cmd"])
 def test_get_trigger_unknown(spec: str) -> None:
-    with pytest.raises(ValueError, match="unknown trigger .*known: sysrq, or 'cmd:"):
+    with pytest.raises(ValueError, match="unknown trigger .*known: sysrq, init-exit, or 'cmd:"):
         get_trigger(spec)
 
 

@@ -99,7 +99,12 @@ arm_kdump
 export PS1='kdump# ' HOME=/root
 mkdir -p /root
 say "shell ready"
-while true; do
+# The shell is respawned; touching EXIT_INIT and leaving the shell makes init exit, which
+# panics the kernel ("Attempted to kill init!"): a crash that needs no module.
+EXIT_INIT=/tmp/pytest-kdump-exit-init
+while [ ! -e "$EXIT_INIT" ]; do
     setsid cttyhack sh
     sleep 0.2
 done
+say "init exiting on request"
+exit 0
