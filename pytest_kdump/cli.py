@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import analysis, image
+from . import analysis, detect, image
 from .crashtool import find_crash, install_crash, installed_crash
 from .errors import KdumpError
 
@@ -16,6 +16,7 @@ EPILOG = """examples:
   pytest-kdump image info               # what is cached, and where
   pytest-kdump setup-crash              # a crash that reads current Debian kernels' dumps
   pytest-kdump analyze vmlinux vmcore   # panic message, crashing task, backtrace
+  pytest-kdump oops console.log --json  # the crash reports in a saved console log
 """
 
 
@@ -48,7 +49,22 @@ def _parser() -> argparse.ArgumentParser:
                     help="comma-separated crash commands (default: %(default)s)")
     an.add_argument("--out", type=Path, help="folder for crash's raw outputs")
     an.add_argument("--json", action="store_true", help="one JSON summary per dump")
+    oops = sub.add_parser("oops", help="print the kernel crash reports found in a console log")
+    oops.add_argument("logfile", type=Path)
+    oops.add_argument("--json", action="store_true", help="one JSON record per line")
     return p
+
+
+def _oops(logfile: Path, as_json: bool) -> int:
+    if not logfile.is_file():
+        print(f"pytest-kdump: error: no such file: {logfile}", file=sys.stderr)
+        return 2
+    records = detect.find_crashes(logfile.read_bytes().decode("utf-8", "replace"))
+    for record in records:
+        print(json.dumps(record.to_dict(), default=str) if as_json else f"{record}\n")
+    if not as_json:
+        print(f"{len(records)} crash report(s) in {logfile}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "oops":
+            return _oops(args.logfile, args.json)
     except KdumpError as exc:
         print(f"pytest-kdump: error: {exc}", file=sys.stderr)
         return 2

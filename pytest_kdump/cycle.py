@@ -21,8 +21,8 @@ import pexpect
 from . import detect
 from .board import Board
 from .console import ConsoleCapture, ConsoleSpawn
-from .errors import BoardDied, ConfigError, CycleError, KdumpError, PhaseTimeout
-from .shell import Shell
+from .errors import BoardDied, ConfigError, CycleError, KdumpError, PhaseTimeout, UnexpectedCrash
+from .shell import Shell, ShellAborted
 from .transport import VmcoreTransport
 from .triggers import Trigger, get_trigger
 from .vmcore import VmcoreInfo, check_vmcore
@@ -109,17 +109,35 @@ class ArmedState:
 
 
 @dataclass
+class SeenCrash:
+    """A crash report recognised on the console; ``expected`` if a trigger was fired."""
+
+    record: detect.CrashRecord
+    expected: bool
+    at: float
+
+    def __str__(self) -> str:
+        return f"[{self.at:9.3f}] {self.record}"
+
+
+@dataclass
 class DumpResult:
     """One crash and its dump: what was seen on the console and what was fetched."""
 
     trigger: str
-    armed: ArmedState
+    armed: ArmedState | None
     headline: str | None
     crash_text: str
     crash_kernel_release: str | None
     vmcore: VmcoreInfo
     dmesg: Path | None
     phases: list[PhaseTiming] = field(default_factory=list)
+    records: list[detect.CrashRecord] = field(default_factory=list)
+
+    @property
+    def record(self) -> detect.CrashRecord | None:
+        """The console's report of this crash (the first one seen)."""
+        return self.records[0] if self.records else None
 
     def phase_seconds(self) -> dict[str, float]:
         return {p.name: p.seconds for p in self.phases}
@@ -151,6 +169,10 @@ class KdumpCycle:
             if echo:
                 capture.listeners.append(echo)
         self.capture = capture
+        self.detector = detect.StreamDetector()
+        self.seen: list[SeenCrash] = []
+        self._expecting = False
+        capture.listeners.append(self._watch)
         self.spawn = ConsoleSpawn(self.capture, board.write)
         self.shell = Shell(self.spawn, prompt)
         self.state = "off"
@@ -159,6 +181,37 @@ class KdumpCycle:
         self.warnings: list[str] = []
         self._armed: ArmedState | None = None  # valid until the next crash or power-on
         self.last_armed: ArmedState | None = None
+
+    # -- crash detection ---------------------------------------------------------------------
+    def _watch(self, text: str) -> None:
+        """Capture listener (reader thread): feed the detector, keep what it recognises."""
+        self._keep(self.detector.feed(text))
+
+    def _keep(self, records: list[detect.CrashRecord]) -> None:
+        for record in records:
+            self.seen.append(SeenCrash(record, self._expecting,
+                                       round(time.monotonic() - self.capture.t0, 3)))
+
+    def settle_detection(self) -> None:
+        """Complete a report whose end was seen but which waits for a possible follow-up
+        (an oops may be followed by its panic); call when the console is quiet."""
+        self._keep(self.detector.idle())
+
+    def unexpected_since(self, mark: int) -> list[SeenCrash]:
+        """Crashes recognised after ``len(self.seen) == mark`` that no trigger caused."""
+        return [s for s in self.seen[mark:] if not s.expected]
+
+    def _wait_record(self, mark: int, timeout: float) -> list[SeenCrash]:
+        """The reports seen since ``mark``, waiting up to ``timeout`` for one to complete (an
+        open one is taken as it is)."""
+        deadline = time.monotonic() + timeout
+        while len(self.seen) <= mark and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self.settle_detection()
+        if len(self.seen) <= mark:  # still open: describe it as it is, it completes later
+            now = round(time.monotonic() - self.capture.t0, 3)
+            return [SeenCrash(r, self._expecting, now) for r in self.detector.pending()]
+        return self.seen[mark:]
 
     # -- logs ------------------------------------------------------------------------------
     def attach_log(self, path: Path) -> None:
@@ -208,6 +261,8 @@ class KdumpCycle:
     # -- power and shell -------------------------------------------------------------------
     def power_on(self) -> None:
         self._armed = None
+        self._keep(self.detector.flush())  # what the last boot left open
+        self.detector.reset()
         self.spawn.drain()
         self.spawn.reset_eof()
         self.board.power_on()
@@ -225,7 +280,9 @@ class KdumpCycle:
         if self.state == "rebooted":
             self.recover()
             return
-        if self.state == "unknown":  # after a failure: a shell may still answer
+        if self.state in ("crashed", "crashing"):  # a crash nobody followed: start afresh
+            self.power_off()
+        elif self.state == "unknown":  # after a failure: a shell may still answer
             try:
                 self.shell.wait_ready(min(10.0, self.timeouts.shell))
                 self.state = "shell"
@@ -251,9 +308,23 @@ class KdumpCycle:
         self.state = "shell"
 
     def run(self, command: str, timeout: float = 30) -> str:
-        """Run a shell command on the board; a non-zero exit is a CycleError."""
+        """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash
+        an UnexpectedCrash (raised as soon as it shows, not at the timeout)."""
         self.ensure_shell()
-        result = self.shell.run(command, timeout)
+        mark = len(self.seen)
+        try:
+            result = self.shell.run(command, timeout, abort=[detect.CRASH_RE])
+        except ShellAborted as exc:
+            self.state = "crashed"
+            self._armed = None
+            seen = self._wait_record(mark, 10.0)
+            what = "; ".join(str(s.record.signature) for s in seen) or exc.seen
+            raise UnexpectedCrash(f"the kernel crashed while running {command!r}: {what}",
+                                  records=[s.record for s in seen], phase="run",
+                                  advice="a crash no test asked for: see the console tail, "
+                                         "the dump and its analysis in the test's artifacts",
+                                  console_tail=self.capture.tail(),
+                                  log_path=self.log_path) from None
         if result.rc != 0:
             raise CycleError(f"command failed on the board: {result}",
                              console_tail=self.capture.tail(), log_path=self.log_path)
@@ -287,6 +358,16 @@ class KdumpCycle:
         trig = get_trigger(trigger)
         armed = self._armed or self.check_armed()
         self._armed = None
+        mark = len(self.seen)
+        self._expecting = True
+        try:
+            dump = self._crash(trig, armed, dest)
+        finally:
+            self._expecting = False
+        dump.records = [s.record for s in self.seen[mark:] if s.expected]
+        return dump
+
+    def _crash(self, trig: Trigger, armed: ArmedState, dest: Path) -> DumpResult:
         patterns = [detect.CRASH_RE, detect.KERNEL_BANNER_RE,
                     re.compile("TRIGGER-RETURNED-(\\d+)")]
         with self.phase("trigger", trig.timeout):
@@ -309,10 +390,18 @@ class KdumpCycle:
                     break
                 returned = self.spawn.match.group(1)
             headline = self.spawn.match.group(0).strip() if idx == 0 else None
+        return self.follow_crash(dest, trig.name, armed, headline,
+                                 crash_kernel_seen=idx == 1)
+
+    def follow_crash(self, dest: Path, trigger: str, armed: ArmedState | None,
+                     headline: str | None, crash_kernel_seen: bool = False) -> DumpResult:
+        """After a crash's first line: wait for the crash kernel and the saved dump, fetch it."""
+        self.state = "crashing"
+        self._armed = None
         crash_text = ""
         release = None
         with self.phase("crash_kernel", self.timeouts.crash_kernel):
-            if idx == 0:
+            if not crash_kernel_seen:
                 idx2 = self._expect([detect.KERNEL_BANNER_RE, detect.PANIC_END_RE],
                                     self.timeouts.crash_kernel)
                 crash_text = (headline or "") + self.spawn.before
@@ -337,7 +426,7 @@ class KdumpCycle:
         with self.phase("fetch", self.timeouts.fetch):
             fetched = self.transport.fetch(dest)
             info = check_vmcore(fetched.vmcore, fetched.expected_size)
-        return DumpResult(trigger=trig.name, armed=armed, headline=headline,
+        return DumpResult(trigger=trigger, armed=armed, headline=headline,
                           crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,
                           vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases))
 

@@ -71,3 +71,15 @@ class VmcoreError(KdumpError):
 
 class AnalysisError(KdumpError):
     """crash could not analyse the dump (wrong vmlinux, bad dump, crash failed)."""
+
+
+class UnexpectedCrash(KdumpError):
+    """The kernel crashed while no crash was expected (``records``: what the console showed)."""
+
+    def __init__(self, message: str, records: list | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.records = records or []
+
+
+class CrashMismatch(KdumpError):
+    """The kernel crashed, but not in the way the test expected."""

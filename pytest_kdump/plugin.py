@@ -21,6 +21,21 @@ from .image import cache_dir
 from .session import Kdump, KdumpSession
 
 _REPORTS = pytest.StashKey[dict]()
+_SESSION = pytest.StashKey[KdumpSession]()
+_HANDLE = pytest.StashKey[Kdump]()
+_MARK = pytest.StashKey[int]()
+
+
+def unexpected_summary(seen: list, log_path: Path, folder: Path) -> str:
+    """What a test that crashed the kernel unexpectedly fails with."""
+    lines = [f"UnexpectedCrash: the kernel crashed during this test ({len(seen)} report(s))"]
+    for s in seen:
+        rec = s.record
+        lines += [f"  kind: {rec.kind}", f"  signature: {rec.signature}",
+                  "  console:"] + [f"    {line}" for line in rec.raw.splitlines()[:20]]
+    lines += [f"Full console log: {log_path}",
+              f"Dump and analysis (if kdump was armed): {folder}"]
+    return "\n".join(lines)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,27 +99,69 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
                                   "UserWarning"):
             pytest.fail(f"labgrid environment: {exc}", pytrace=False)
         raise
+    config.stash[_SESSION] = session
     yield session
+    del config.stash[_SESSION]
     session.close()
+
+
+def _folder(session: KdumpSession, item: pytest.Item) -> Path:
+    return session.artifacts_root / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+
+
+def _outcome(item: pytest.Item) -> str:
+    reports = item.stash.get(_REPORTS, {})
+    if any(r.failed for r in reports.values()):
+        return "failed"
+    return "skipped" if any(r.skipped for r in reports.values()) else "passed"
+
+
+def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
+    """Fetch and analyse the dump of a crash no test asked for; keep errors for the report."""
+    session = handle.session
+    new = [s for s in session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+           if s not in handle.unexpected]
+    if not new:
+        return
+    try:
+        crash = handle.collect_unexpected(new)
+        text = str(crash.analysis) if crash else "kdump was not armed: no dump"
+    except KdumpError as exc:
+        text = f"the dump of the unexpected crash could not be collected:\n{exc}"
+    item.add_report_section("teardown", "kdump: unexpected crash", text)
+    session.reset_strategy()
 
 
 @pytest.fixture
 def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     """Crash the kernel under test and analyse the dump: ``kdump.trigger_crash("sysrq")``."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
-    folder = kdump_session.artifacts_root / name
+    folder = _folder(kdump_session, request.node)
     handle = kdump_session.for_test(folder, request.node.nodeid)
+    request.node.stash[_HANDLE] = handle
     started = time.time()
     yield handle
-    reports = request.node.stash.get(_REPORTS, {})
-    failed = [r for r in reports.values() if r.failed]
-    outcome = "failed" if failed else ("skipped" if any(r.skipped for r in reports.values())
-                                       else "passed")
-    record = handle.finish(outcome, time.time() - started)
+    _collect_unexpected(handle, request.node)
+    record = handle.finish(_outcome(request.node), time.time() - started)
     for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
         if record.get(key) is not None:
             request.node.user_properties.append((f"kdump_{key}", record[key]))
     request.node.user_properties.append(("kdump_artifacts", str(folder)))
+
+
+@pytest.fixture(autouse=True)
+def _kdump_crash_watch(request: pytest.FixtureRequest) -> Any:
+    """In a session with a kdump board, any test during which the kernel crashes fails."""
+    session = request.config.stash.get(_SESSION, None)
+    request.node.stash[_MARK] = len(session.cycle.seen) if session else 0
+    yield
+    session = request.config.stash.get(_SESSION, None)
+    if session is None or _HANDLE in request.node.stash:
+        return
+    if session.cycle.unexpected_since(request.node.stash[_MARK]):
+        handle = session.for_test(_folder(session, request.node), request.node.nodeid)
+        started = time.time()
+        _collect_unexpected(handle, request.node)
+        handle.finish(_outcome(request.node), time.time() - started)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -115,3 +172,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     if call.excinfo is not None and isinstance(call.excinfo.value, KdumpError):
         # our errors already say the phase, the advice, the console tail and the log path
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+        return
+    session = item.config.stash.get(_SESSION, None)
+    if report.when != "call" or session is None:
+        return
+    session.cycle.settle_detection()
+    new = session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+    if new:
+        report.outcome = "failed"
+        report.longrepr = unexpected_summary(new, session.cycle.log_path,
+                                             _folder(session, item))

@@ -7,6 +7,7 @@ then ``session.for_test(folder).trigger_crash("sysrq")``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from dataclasses import asdict, dataclass
@@ -16,9 +17,9 @@ from typing import Any
 from . import analysis as analysis_mod
 from .analysis import Analysis
 from .crashtool import CrashTool, known_problem
-from .cycle import ArmedState, DumpResult, KdumpCycle
-from .errors import AnalysisError, KdumpError
-from .triggers import Trigger
+from .cycle import ArmedState, DumpResult, KdumpCycle, SeenCrash
+from .errors import AnalysisError, CrashMismatch, KdumpError
+from .triggers import Trigger, get_trigger
 
 
 @dataclass
@@ -50,8 +51,9 @@ class KdumpSession:
     """One board's engine, crash tool and debug vmlinux for a test session."""
 
     def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
-                 artifacts_root: Path) -> None:
+                 artifacts_root: Path, target: Any = None) -> None:
         self.cycle = cycle
+        self.target = target
         self.crash = crash
         self.vmlinux = vmlinux
         self.artifacts_root = artifacts_root
@@ -62,10 +64,25 @@ class KdumpSession:
                     echo: bool = False) -> KdumpSession:
         """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
         cycle = driver.cycle(artifacts_root / "session", echo=echo)
-        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root)
+        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target)
 
     def for_test(self, folder: Path, name: str = "") -> Kdump:
         return Kdump(self, folder, name)
+
+    def reset_strategy(self) -> None:
+        """After a crash nobody expected, a labgrid strategy's idea of the board is stale:
+        forget it (status unknown, not broken) so its next transition starts over."""
+        try:
+            strategy = self.target.get_strategy() if self.target is not None else None
+        except Exception:  # no strategy in this environment
+            return
+        if strategy is None:
+            return
+        if hasattr(strategy, "broken"):
+            strategy.broken = None
+        status = getattr(strategy, "status", None)
+        if status is not None and "unknown" in getattr(type(status), "__members__", {}):
+            strategy.status = type(status)["unknown"]
 
     def close(self) -> None:
         self.cycle.close()
@@ -89,6 +106,8 @@ class Kdump:
         self.console_log = artifacts / "console.log"
         self.cycle.attach_log(self.console_log)
         self.crashes: list[Crash] = []
+        self.unexpected: list[SeenCrash] = []
+        self.mark = len(self.cycle.seen)  # crashes seen before this test are not its own
         self.error: KdumpError | None = None
         self._armed: ArmedState | None = None
         self._dump: DumpResult | None = None
@@ -102,16 +121,24 @@ class Kdump:
         """Run a shell command on the board; its output (non-zero exit raises)."""
         return self._guard(self.cycle.run, command, timeout)
 
-    def trigger_crash(self, trigger: str | Trigger = "sysrq", *,
+    def trigger_crash(self, trigger: str | Trigger = "sysrq", *, expect: str | None = None,
                       commands: list[str] | None = None) -> Crash:
         """Crash the kernel, follow the crash kernel, fetch the vmcore and analyse it.
 
-        ``trigger``: ``"sysrq"``, ``"cmd:<shell command>"`` or a :class:`Trigger`.
-        ``commands``: crash commands to run (default ``sys, bt, ps, log, mod``); their raw
-        outputs are in ``crash.analysis.outputs``. The board comes back (phase ``recover``)
-        when it is next used, so a session's last crash costs no extra boot.
+        ``trigger``: ``"sysrq"``, ``"init-exit"``, ``"cmd:<shell command>"`` or a
+        :class:`Trigger`. ``expect``: a regular expression the crash's console signature must
+        match (e.g. ``"in sysrq_handle_crash$"``); by default the trigger's culprit function
+        must be the signature's guilty frame. ``commands``: crash commands to run (default
+        ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. The board comes
+        back (phase ``recover``) when it is next used.
         """
-        self._dump = dump = self._guard(self.cycle.crash, trigger, self.artifacts)
+        trig = get_trigger(trigger)
+        self._dump = dump = self._guard(self.cycle.crash, trig, self.artifacts)
+        crash = self._analyse(dump, commands)
+        self._check_expected(trig, dump, expect)
+        return crash
+
+    def _analyse(self, dump: DumpResult, commands: list[str] | None = None) -> Crash:
         vmlinux = self.session.vmlinux
         if vmlinux is None:
             raise AnalysisError("no debug vmlinux configured", phase="analysis",
@@ -121,10 +148,46 @@ class Kdump:
         result = self._guard(run.result)
         problem = known_problem(self.session.crash.version, result.kernel_release)
         if problem:
-            warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=2)
+            warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
         crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
         self.crashes.append(crash)
         return crash
+
+    def _check_expected(self, trig: Trigger, dump: DumpResult, expect: str | None) -> None:
+        record = dump.record
+        actual = record.signature if record else None
+        if expect is not None:
+            ok = actual is not None and re.search(expect, actual) is not None
+            wanted = f"a signature matching {expect!r}"
+        elif trig.culprit and record is not None:
+            ok = actual is not None and actual.endswith(f" in {trig.culprit}")
+            wanted = f"a crash in {trig.culprit}"
+        else:
+            return
+        if not ok:
+            excerpt = "\n".join((record.raw if record else dump.crash_text).splitlines()[:25])
+            self.error = CrashMismatch(
+                f"trigger {trig.name}: expected {wanted}, got {actual!r}",
+                phase="trigger", advice="the kernel crashed in another way than the test "
+                "expects: read the crash report below and the analysis in the artifacts",
+                console_tail=excerpt, log_path=self.console_log)
+            raise self.error
+
+    def collect_unexpected(self, seen: list[SeenCrash]) -> Crash | None:
+        """After a crash no test asked for: follow the crash kernel, fetch and analyse the
+        dump into this test's folder (None if kdump was not armed: the board is then power
+        cycled at its next use)."""
+        self.unexpected += seen
+        armed = self.cycle.last_armed
+        if armed is None or not armed.loaded:
+            self.cycle.state = "unknown"
+            return None
+        record = seen[0].record
+        dump = self._guard(self.cycle.follow_crash, self.artifacts, "unexpected", armed,
+                           record.headline)
+        dump.records = [s.record for s in seen]
+        self._dump = dump
+        return self._analyse(dump)
 
     def _guard(self, fn: Any, *args: Any) -> Any:
         try:
@@ -165,6 +228,12 @@ class Kdump:
             record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
                                      "ok": True})
             record["warnings"] += analysis.warnings
+        if dump and dump.records:
+            record["console_records"] = [r.to_dict() for r in dump.records]
+        if self.unexpected:
+            record["unexpected_crashes"] = [
+                {"at": s.at, "kind": s.record.kind, "signature": s.record.signature}
+                for s in self.unexpected]
         if self.error is not None:
             record["error"] = {"type": type(self.error).__name__, "phase": self.error.phase,
                                "message": self.error.message, "advice": self.error.advice}

@@ -15,6 +15,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _counter = itertools.count(1)
 
 
+class ShellAborted(Exception):
+    """An abort pattern (such as a kernel crash) appeared while a command ran."""
+
+    def __init__(self, command: str, seen: str) -> None:
+        super().__init__(f"{command!r} interrupted by: {seen.strip()}")
+        self.command = command
+        self.seen = seen.strip()
+
+
 @dataclass
 class CommandResult:
     """What a command printed and its exit code."""
@@ -72,14 +81,21 @@ class Shell:
         except pexpect.TIMEOUT:
             pass
 
-    def run(self, command: str, timeout: float = 30) -> CommandResult:
-        """Run ``command`` and return its output (terminal echo removed) and exit code."""
+    def run(self, command: str, timeout: float = 30,
+            abort: list[re.Pattern[str]] | None = None) -> CommandResult:
+        """Run ``command`` and return its output (terminal echo removed) and exit code.
+
+        If one of the ``abort`` patterns shows up first (e.g. a kernel crash), raise
+        :class:`ShellAborted` at once instead of waiting for the timeout.
+        """
         n = next(_counter)
         begin, end = f"KD-BEGIN-{n}", f"KD-END-{n}"
+        abort = abort or []
         self.spawn.sendline(f"echo {begin[:3]}''{begin[3:]}; {command}; echo {end[:3]}''"
                             f"{end[3:]}-$?-")
-        self.spawn.expect_exact(begin, timeout=timeout)
-        self.spawn.expect(re.escape(end) + r"-(\d+)-", timeout=timeout)
+        for marker in (re.compile(re.escape(begin)), re.compile(re.escape(end) + r"-(\d+)-")):
+            if self.spawn.expect([marker, *abort], timeout=timeout) > 0:
+                raise ShellAborted(command, self.spawn.match.group(0))
         output = _ANSI.sub("", self.spawn.before).replace("\r", "")
         rc = int(self.spawn.match.group(1))
         self._settle(min(timeout, 5))

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pytest_kdump.image import cache_dir
+
 ENV = Path(__file__).resolve().parents[1] / "labgrid-envs" / "qemu-x86_64.yaml"
 
 
 def test_failing_crash_test_keeps_artifacts_and_reports_phase(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("LG_KDUMP_RUN", str(tmp_path / "run"))
+    # pytester gives the child its own HOME: keep the real image and crash cache
+    monkeypatch.setenv("PYTEST_KDUMP_CACHE", str(cache_dir()))
     (tmp_path / "run").mkdir()
     pytester.makepyfile(test_noop="""
         from pytest_kdump.triggers import Trigger
