@@ -1275,3 +1275,16 @@ Call Trace:
     rec = only(text)
     assert rec.kind == "panic" and not rec.corrupted and (rec.pid, rec.comm) == (1, "init")
     assert rec.signature == "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit"
+
+
+def test_real_init_exit_log() -> None:
+    """A second real crash kind from this project's QEMU runs (tests/data/README.md)."""
+    raw = (Path(__file__).parent / "data" / "init-exit-x86_64" / "console.raw").read_bytes()
+    records = find_crashes(raw.decode("utf-8", "replace"))
+    assert len(records) == 1, records
+    rec = records[0]
+    assert rec.kind == "panic" and rec.fatal and rec.kdump_loaded
+    assert rec.message.startswith("Attempted to kill init! exitcode=0x00000000")
+    assert (rec.pid, rec.comm) == (1, "init")
+    assert rec.guilty_frame == "do_exit"
+    assert rec.signature == "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit"
