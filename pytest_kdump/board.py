@@ -38,6 +38,10 @@ class Board(Protocol):
         """Why the board is gone, for error messages."""
         ...
 
+    def inject_nmi(self) -> None:
+        """Send an NMI (raise NotImplementedError if the board cannot)."""
+        ...
+
 
 class LabgridBoard:
     """A labgrid power driver and console driver (one QEMUDriver can be both)."""
@@ -127,6 +131,16 @@ class LabgridBoard:
             return True
         child = getattr(qemu, "_child", None)
         return child is not None and child.poll() is None
+
+    @property
+    def nmi_supported(self) -> bool:
+        return self._qemu is not None
+
+    def inject_nmi(self) -> None:
+        """Send an NMI to the board (QEMU's monitor); boards without a way raise."""
+        if self._qemu is None:
+            raise NotImplementedError("NMI injection needs QEMU (its monitor's inject-nmi)")
+        self._qemu.monitor_command("inject-nmi")
 
     def describe_death(self) -> str:
         qemu = self._qemu

@@ -8,8 +8,10 @@ board and a distribution's kdump scripts all fit.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -367,13 +369,47 @@ class KdumpCycle:
         dump.records = [s.record for s in self.seen[mark:] if s.expected]
         return dump
 
+    def unsupported(self, trigger: Trigger) -> str | None:
+        """Why the board cannot fire ``trigger`` (None if it can)."""
+        for need in trigger.requires:
+            if need == "nmi" and not getattr(self.board, "nmi_supported", False):
+                return ("NMI injection needs QEMU's monitor (inject-nmi); this board has no "
+                        "way to receive an NMI from the host")
+            if need.startswith("path:"):
+                path = need[5:]
+                self.ensure_shell()
+                if self.shell.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                                  f"test -e {path}").rc != 0:
+                    return f"{path} does not exist on the board (kernel feature not built in)"
+        return None
+
+    def put_file(self, local: Path, remote: str, chunk: int = 700) -> None:
+        """Copy a file to the board over the console (base64 in short lines, then checked
+        with md5sum): works on any board with a shell, no network needed."""
+        data = base64.b64encode(Path(local).read_bytes()).decode()
+        self.run(f"rm -f {remote}.b64")
+        for i in range(0, len(data), chunk):
+            self.run(f"echo {data[i:i + chunk]} >> {remote}.b64")
+        self.run(f"base64 -d {remote}.b64 > {remote} && rm {remote}.b64")
+        got = self.run(f"md5sum {remote}").split()[0]
+        want = hashlib.md5(Path(local).read_bytes()).hexdigest()
+        if got != want:
+            raise CycleError(f"copying {local} to the board's {remote} corrupted it "
+                             f"(md5 {got} != {want})", advice="the console drops input: "
+                             "lower the chunk size or check the serial link")
+
     def _crash(self, trig: Trigger, armed: ArmedState, dest: Path) -> DumpResult:
         patterns = [detect.CRASH_RE, detect.KERNEL_BANNER_RE,
                     re.compile("TRIGGER-RETURNED-(\\d+)")]
         with self.phase("trigger", trig.timeout):
+            for remote, local in trig.files:
+                self.put_file(local, remote)
             for cmd in trig.setup_commands():
                 self.run(cmd, self.timeouts.armed)
-            self.spawn.sendline(f"{trig.command}; echo TRIGGER-''RETURNED-$?")
+            if trig.host_action == "nmi":
+                self.board.inject_nmi()
+            else:
+                self.spawn.sendline(f"{trig.command}; echo TRIGGER-''RETURNED-$?")
             self.state = "crashing"
             deadline = time.monotonic() + trig.timeout
             returned = None

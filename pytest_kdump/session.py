@@ -18,6 +18,7 @@ from . import analysis as analysis_mod
 from .analysis import Analysis
 from .crashtool import CrashTool, known_problem
 from .cycle import ArmedState, DumpResult, KdumpCycle, SeenCrash
+from .detect import clean_function
 from .errors import AnalysisError, CrashMismatch, KdumpError
 from .triggers import Trigger, get_trigger
 
@@ -40,8 +41,9 @@ class Crash:
 
     @property
     def backtrace(self) -> list[str]:
-        """Function names of the crashing task's backtrace, innermost first."""
-        return self.analysis.functions
+        """Function names of the crashing task's backtrace, innermost first, without the
+        compiler's suffixes (``.cold``, ``.isra.0``...); raw frames in ``analysis.backtrace``."""
+        return [clean_function(f) for f in self.analysis.functions]
 
     def __str__(self) -> str:
         return f"{self.dump.trigger} crash, vmcore {self.dump.vmcore.size} bytes\n{self.analysis}"
@@ -65,6 +67,31 @@ class KdumpSession:
         """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
         cycle = driver.cycle(artifacts_root / "session", echo=echo)
         return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target)
+
+    def module_trigger(self, mode: str) -> Trigger:
+        """A trigger loading pytest-kdump's crash module (built for the board's kernel) with
+        ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung)."""
+        from . import crashmod
+
+        if mode not in crashmod.MODES:
+            raise ValueError(f"unknown crash module mode {mode!r}; known: "
+                             f"{', '.join(crashmod.MODES)}")
+        release = self.kernel_release()
+        ko = crashmod.build_module(release)
+        info = crashmod.MODES[mode]
+        remote = "/tmp/kdump_crash.ko"
+        return Trigger(
+            name=f"module:{mode}", command=f"insmod {remote} mode={mode}",
+            sysctls=dict(info["sysctls"]), files=((remote, ko),), kind=info["kind"],
+            culprit=info["culprit"], timeout=float(info["timeout"]),
+            analysis_culprit=info.get("analysis_culprit"))
+
+    def kernel_release(self) -> str:
+        """The running kernel's release (booting the board if needed)."""
+        armed = self.cycle.last_armed
+        if armed is not None and armed.kernel_release:
+            return armed.kernel_release
+        return self.cycle.run("uname -r").strip()
 
     def for_test(self, folder: Path, name: str = "") -> Kdump:
         return Kdump(self, folder, name)
@@ -112,6 +139,20 @@ class Kdump:
         self._armed: ArmedState | None = None
         self._dump: DumpResult | None = None
 
+    def trigger(self, spec: str | Trigger) -> Trigger:
+        """Resolve a trigger: a name, ``"cmd:..."``, ``"lkdtm:TYPE"``, ``"module:<mode>"``."""
+        if isinstance(spec, str) and spec.startswith("module:"):
+            return self._guard(self.session.module_trigger, spec[7:])
+        return get_trigger(spec)
+
+    def supports(self, spec: str | Trigger) -> str | None:
+        """None if the board can fire this trigger, else the precise reason it cannot."""
+        try:
+            trig = self.trigger(spec)
+        except KdumpError as exc:
+            return f"cannot prepare {spec}: {exc.message}"
+        return self._guard(self.cycle.unsupported, trig)
+
     def armed(self) -> ArmedState:
         """Check that kdump is armed (reservation made, crash kernel loaded)."""
         self._armed = self._guard(self.cycle.check_armed)
@@ -132,7 +173,7 @@ class Kdump:
         ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. The board comes
         back (phase ``recover``) when it is next used.
         """
-        trig = get_trigger(trigger)
+        trig = self.trigger(trigger)
         self._dump = dump = self._guard(self.cycle.crash, trig, self.artifacts)
         crash = self._analyse(dump, commands)
         self._check_expected(trig, dump, expect)

@@ -252,7 +252,7 @@ def test_get_trigger() -> None:
 
 @pytest.mark.parametrize("spec", ["sysrqq", "", "SYSRQ", "cmd"])
 def test_get_trigger_unknown(spec: str) -> None:
-    with pytest.raises(ValueError, match="unknown trigger .*known: sysrq, init-exit, or 'cmd:"):
+    with pytest.raises(ValueError, match="unknown trigger .*known: sysrq, init-exit, nmi"):
         get_trigger(spec)
 
 
@@ -408,3 +408,27 @@ def test_disk_fetch_vmcore_without_status(tmp_path: Path) -> None:
     _mkfs(image, content)
     fetched = DiskImageTransport(image).fetch(tmp_path / "out")
     assert (fetched.status, fetched.expected_size, fetched.dmesg) == ({}, None, None)
+
+
+def test_unsupported_triggers_say_why(tmp_path: Path) -> None:
+    """A board that cannot receive an NMI: the trigger is refused with the precise reason."""
+    from pytest_kdump.console import SourceGone
+    from pytest_kdump.cycle import KdumpCycle
+    from pytest_kdump.transport import DiskImageTransport
+    from pytest_kdump.triggers import NMI
+
+    class SerialOnlyBoard:
+        name = "serial-board"
+
+        def read(self, timeout: float) -> bytes:
+            raise SourceGone()
+
+        def write(self, data: bytes) -> None:
+            raise AssertionError("nothing is typed to check a trigger's support")
+
+    cycle = KdumpCycle(SerialOnlyBoard(), DiskImageTransport(tmp_path / "d.img"), tmp_path)
+    try:
+        assert "NMI injection needs QEMU's monitor" in cycle.unsupported(NMI)
+        assert cycle.unsupported(get_trigger("sysrq")) is None
+    finally:
+        cycle.capture.close()
