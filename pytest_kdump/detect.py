@@ -38,7 +38,7 @@ CRASH_HEADLINES = [
 CRASH_RE = re.compile("|".join(f"(?:{p})" for p in CRASH_HEADLINES))
 PANIC_RE = re.compile(r"Kernel panic - not syncing: ([^\r\n]*)")
 # A kernel starting: the production kernel at power-on, the crash kernel after a panic.
-KERNEL_BANNER_RE = re.compile(_TS + r"Linux version (\S+)")
+KERNEL_BANNER_RE = re.compile(_TS + r"Linux version (\S+) ")  # the space: release complete
 PANIC_END_RE = re.compile(r"---\[ end Kernel panic")
 ARM64_CRASH_START = "Starting crashdump kernel"
 

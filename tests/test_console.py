@@ -226,7 +226,7 @@ def test_expect_across_chunks(spawn: ConsoleSpawn, source: FakeSource) -> None:
     with pytest.raises(pexpect.TIMEOUT):
         spawn.expect_exact("Linux version", timeout=0.3)
     source.feed(b"sion 6.1.0-56-clo", b"ud-amd64 (debian", b"-kernel@lists)\r\n")
-    spawn.expect(r"Linux version (\S+)", timeout=2)
+    spawn.expect(r"Linux version (\S+) ", timeout=2)
     assert spawn.match.group(1) == "6.1.0-56-cloud-amd64"
     assert spawn.before == "[    1.0] "
 
@@ -254,11 +254,11 @@ def test_eof_when_source_gone_and_resume(capture: ConsoleCapture, spawn: Console
     with pytest.raises(pexpect.EOF):  # stays at EOF
         spawn.expect_exact("never", timeout=0.1)
     # the board is powered on again: the same capture and spawn go on
-    source.feed(b"[    0.000000] Linux version 6.1.0-56-cloud-amd64\r\n")
+    source.feed(b"[    0.000000] Linux version 6.1.0-56-cloud-amd64 (debian-kernel)\r\n")
     spawn.drain()
     spawn.reset_eof()
     capture.resume()
-    spawn.expect(r"Linux version (\S+)", timeout=2)
+    spawn.expect(r"Linux version (\S+) ", timeout=2)
     assert not capture.gone
     assert spawn.match.group(1) == "6.1.0-56-cloud-amd64"
 

@@ -31,7 +31,7 @@ def test_kernel_banners_real(console: str) -> None:
     banners = list(detect.KERNEL_BANNER_RE.finditer(console))
     # the production kernel at power-on, the crash kernel after the panic
     assert [m.group(1) for m in banners] == [RELEASE, RELEASE]
-    assert all(m.group(0) == f"[    0.000000] Linux version {RELEASE}" for m in banners)
+    assert all(m.group(0) == f"[    0.000000] Linux version {RELEASE} " for m in banners)
     panic = detect.PANIC_RE.search(console)
     assert panic is not None
     assert banners[0].start() < panic.start() < banners[1].start()
