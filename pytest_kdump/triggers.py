@@ -60,7 +60,9 @@ INIT_EXIT = Trigger(
     command="touch /tmp/pytest-kdump-exit-init; exit",
     expect_headline=r"Kernel panic - not syncing: Attempted to kill init!",
     culprit="do_exit",
-    analysis_culprit="do_group_exit",  # crash's unwinder skips do_exit.cold
+    # crash's unwinder is unreliable through do_exit.cold (seen: do_group_exit in one run,
+    # stale frames in another): only the panic itself is asserted in the dump
+    analysis_culprit="panic",
     kind="panic",
 )
 
