@@ -1288,3 +1288,30 @@ def test_real_init_exit_log() -> None:
     assert (rec.pid, rec.comm) == (1, "init")
     assert rec.guilty_frame == "do_exit"
     assert rec.signature == "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit"
+
+
+def test_real_matrix_log() -> None:
+    """Every crash kind the matrix produces, from one real session console (tests/data)."""
+    import gzip
+
+    raw = gzip.decompress((RAW.parents[1] / "matrix-x86_64" / "console.raw.gz").read_bytes())
+    records = find_crashes(raw.decode("utf-8", "replace"))
+    assert [(r.kind, r.signature) for r in records] == [
+        ("panic", "Kernel panic: sysrq triggered crash in sysrq_handle_crash"),
+        ("panic", "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit"),
+        ("unknown", "unknown: crash kernel started with no crash report"),
+        ("panic", "Kernel panic: kdump_crash: panic in kdump_crash_panic"),
+        ("bug", "kernel BUG in kdump_crash_bug"),
+        ("null-deref", "BUG: kernel NULL pointer dereference in kdump_crash_null"),
+        ("warning", "WARNING in kdump_crash_warn"),
+        ("divide-error", "divide error in kdump_crash_divide"),
+        ("null-deref", "BUG: kernel NULL pointer dereference in kdump_crash_timer_fn"),
+        ("soft-lockup", "soft lockup in kdump_crash_spin"),
+        ("hung-task", "task hung in kdump_crash_hang"),
+        ("panic", "Kernel panic: sysrq triggered crash in sysrq_handle_crash"),
+    ]
+    assert all(r.kdump_loaded and r.fatal for r in records)
+    modules = [r for r in records if r.guilty_frame and r.guilty_frame.startswith("kdump_crash")]
+    assert len(modules) == 8
+    oopses = [r for r in modules if r.kind in ("bug", "null-deref", "divide-error", "warning")]
+    assert len(oopses) == 5 and all("kdump_crash" in r.modules for r in oopses)
