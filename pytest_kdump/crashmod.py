@@ -22,6 +22,7 @@ enough to send over a serial console); the unstripped one lies beside it as
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 
 from . import debian
+from .cachedir import publish, stamps
 from .errors import ImageError, KdumpError, ToolError
 from .image import cache_dir
 
@@ -262,12 +264,8 @@ def _find_built(base: Path, release: str, arch: str, src_hash: str,
                 version: str | None = None) -> Path | None:
     """The newest complete earlier build of this source for this release."""
     found = []
-    for stamp_file in base.glob(f"{_glob_escape(release)}-*/stamp.json"):
-        try:
-            stamp = json.loads(stamp_file.read_text())
-        except (OSError, ValueError):
-            continue
-        ko = stamp_file.parent / stamp.get("ko", "")
+    for folder, stamp in stamps(base, f"{release}-"):
+        ko = folder / stamp.get("ko", "")
         if (stamp.get("format") == BUILD_FORMAT and stamp.get("release") == release
                 and stamp.get("arch") == arch and stamp.get("source_hash") == src_hash
                 and (stamp.get("headers_version") == version if version is not None
@@ -275,10 +273,6 @@ def _find_built(base: Path, release: str, arch: str, src_hash: str,
                 and stamp.get("ko") and ko.is_file()):
             found.append((stamp.get("built_at", ""), ko))
     return max(found)[1] if found else None
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 # --- tools ------------------------------------------------------------------------------------
@@ -308,7 +302,7 @@ def _which_prefixed(name: str) -> str | None:
     if found := shutil.which(name):
         return found
     for folder in os.environ.get("PATH", "").split(os.pathsep):
-        for candidate in sorted(Path(folder or ".").glob(f"{_glob_escape(name)}-[0-9]*")):
+        for candidate in sorted(Path(folder or ".").glob(f"{glob.escape(name)}-[0-9]*")):
             if os.access(candidate, os.X_OK):
                 return str(candidate)
     return None
@@ -370,12 +364,8 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
     base = cache / "headers"
     if not force:
         done = []
-        for stamp_file in base.glob(f"{_glob_escape(release)}-*/stamp.json"):
-            try:
-                stamp = json.loads(stamp_file.read_text())
-            except (OSError, ValueError):
-                continue
-            kdir = stamp_file.parent / stamp.get("kdir", "-")
+        for folder, stamp in stamps(base, f"{release}-"):
+            kdir = folder / stamp.get("kdir", "-")
             if stamp.get("release") == release and (kdir / "Makefile").is_file():
                 done.append((stamp.get("unpacked_at", ""), kdir, stamp["version"]))
         if done:
@@ -451,12 +441,7 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
              "unpacked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
              "download_seconds": round(downloaded - started, 2),
              "unpack_seconds": round(time.monotonic() - downloaded, 2)}
-    (stage / "stamp.json").write_text(json.dumps(stamp, indent=1) + "\n")
-    old = base / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    stage.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    publish(stage, final, stamp)
     for deb in debs:  # the unpacked tree is the cache
         deb.unlink(missing_ok=True)
     _log(f"headers for {release} ready in {time.monotonic() - started:.1f} s "

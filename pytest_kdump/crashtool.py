@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import debian
+from .cachedir import publish
 from .errors import ToolError
 
 SUITE = "trixie"
@@ -300,13 +301,7 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
              "package_version": version, "loader": loader, "library_path": libs,
              "crash": crash, "packages": {n: p.version for n, p in sorted(pkgs.items())},
              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    (stage / "stamp.json").write_text(json.dumps(stamp, indent=1) + "\n")
-
-    old = base / f".{folder.name}.old-{os.getpid()}"
-    if folder.exists():
-        folder.rename(old)
-    stage.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    publish(stage, folder, stamp)
     _point(base / "current", folder.name)
     wanted = {d.name for d in debs}
     for stale in debs_dir.glob("*.deb"):
