@@ -20,11 +20,15 @@ from .image import cache_dir
 from .session import KdumpSession
 
 
-def set_env_defaults() -> None:
-    """Set LG_KDUMP_IMAGES and LG_KDUMP_RUN unless the user set them."""
+def set_env_defaults() -> Path | None:
+    """Set LG_KDUMP_IMAGES and LG_KDUMP_RUN unless the user set them; returns the scratch
+    folder it made (the caller removes it at the end), if any."""
     os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
-    if "LG_KDUMP_RUN" not in os.environ:
-        os.environ["LG_KDUMP_RUN"] = tempfile.mkdtemp(prefix="pytest-kdump-run-")
+    if "LG_KDUMP_RUN" in os.environ:
+        return None
+    run = tempfile.mkdtemp(prefix="pytest-kdump-run-")
+    os.environ["LG_KDUMP_RUN"] = run
+    return Path(run)
 
 
 def check_env_file(path: str | Path) -> None:

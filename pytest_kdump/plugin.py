@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ _REPORTS = pytest.StashKey[dict]()
 _SESSION = pytest.StashKey[KdumpSession]()
 _HANDLE = pytest.StashKey[Kdump]()
 _MARK = pytest.StashKey[int]()
+_RUN_DIR = pytest.StashKey["Path | None"]()
 
 
 def unexpected_summary(seen: list, log_path: Path, folder: Path) -> str:
@@ -55,13 +57,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kdump: a test that crashes the kernel under test")
     # Values the environment YAML refers to with !template; labgrid reads it after us.
-    set_env_defaults()
+    config.stash[_RUN_DIR] = set_env_defaults()
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
     if env_file:
         try:
             check_env_file(env_file)
         except KdumpError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN_DIR, None)
+    if run is not None:  # the dump disk and scratch files of this session (artifacts stay)
+        shutil.rmtree(run, ignore_errors=True)
+        if os.environ.get("LG_KDUMP_RUN") == str(run):
+            del os.environ["LG_KDUMP_RUN"]
 
 
 def _artifacts_root(config: pytest.Config) -> Path:

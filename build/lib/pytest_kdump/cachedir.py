@@ -1,0 +1,35 @@
+"""Cache folders: built in a staging folder, stamped last, swapped into place atomically.
+
+The image, crash and kernel-header caches all follow this: a folder with a ``stamp.json`` is
+complete; one without is a leftover of an interrupted build.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+STAMP = "stamp.json"
+
+
+def publish(stage: Path, final: Path, stamp: dict) -> None:
+    """Write ``stamp`` into ``stage``, then replace ``final`` with it."""
+    (stage / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    stage.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def stamps(base: Path, prefix: str = "") -> Iterator[tuple[Path, dict]]:
+    """(folder, stamp) for each complete folder of ``base`` whose name starts with prefix."""
+    for stamp_file in base.glob(f"{glob.escape(prefix)}*/{STAMP}"):
+        try:
+            yield stamp_file.parent, json.loads(stamp_file.read_text())
+        except (OSError, ValueError):
+            continue

@@ -1,0 +1,110 @@
+#!/bin/sh
+# pytest-kdump guest init: arms kdump in the production kernel, saves the vmcore in the crash
+# kernel. Every line starting "pytest-kdump:" is a marker the host reads; keep them stable.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+/bin/busybox mkdir -p /proc /sys /dev /tmp /dump
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+cmdline=$(cat /proc/cmdline)
+
+# Kernel command line options of this init: pytest_kdump.<key>=<value>
+opt() {
+    for w in $cmdline; do
+        case "$w" in "pytest_kdump.$1="*) echo "${w#*=}"; return ;; esac
+    done
+    echo "$2"
+}
+say() { echo "pytest-kdump: $*"; }
+
+load_modules() {
+    [ -f /etc/modules.load ] || return 0
+    while read -r m; do
+        [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null
+    done < /etc/modules.load
+}
+
+after_dump() {
+    sync
+    case "$(opt after reboot)" in
+        poweroff) say "powering off"; poweroff -f ;;
+        shell) say "staying in the crash kernel"; exec setsid cttyhack sh ;;
+        *) say "rebooting"; reboot -f ;;
+    esac
+}
+
+fail() {  # step rc message
+    say "DUMP-FAILED step=$1 rc=$2 $3"
+    df -k /dump 2>/dev/null | tail -n 1 | while read -r _ size used avail _; do
+        say "dump disk: size=${size}k used=${used}k avail=${avail}k"
+    done
+    umount /dump 2>/dev/null
+    after_dump
+}
+
+save_vmcore() {
+    dev=$(opt dump /dev/vda)
+    level=$(opt level 31)
+    say "crash kernel $(uname -r) saving vmcore to $dev (makedumpfile -c -d $level)"
+    load_modules
+    n=0
+    while [ ! -b "$dev" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    [ -b "$dev" ] || fail find-disk 1 "no block device $dev"
+    mount -t "$(opt fstype ext4)" "$dev" /dump || fail mount $? "cannot mount $dev"
+    rm -f /dump/vmcore /dump/vmcore.part /dump/dmesg.txt /dump/status
+    makedumpfile --dump-dmesg /proc/vmcore /dump/dmesg.txt >/dev/null 2>&1
+    makedumpfile -c -d "$level" /proc/vmcore /dump/vmcore.part 2>&1 | tail -n 3
+    rc=$?
+    [ -s /dump/vmcore.part ] || rc=${rc:-1}
+    # the pipeline's status is tail's: check makedumpfile's own result line instead
+    if [ ! -s /dump/vmcore.part ]; then fail makedumpfile 1 "no vmcore written"; fi
+    mv /dump/vmcore.part /dump/vmcore || fail rename $? ""
+    size=$(wc -c < /dump/vmcore)
+    echo "rc=0 size=$size kernel=$(uname -r)" > /dump/status
+    sync
+    umount /dump || fail umount $? ""
+    say "DUMP-OK size=$size"
+    after_dump
+}
+
+arm_kdump() {
+    case "$cmdline" in
+        *crashkernel=*) ;;
+        *) say "kdump NOT armed: no crashkernel= on the kernel command line"; return ;;
+    esac
+    append=""
+    for w in $cmdline; do
+        case "$w" in crashkernel=*|pytest_kdump.crash_append=*) ;; *) append="$append $w" ;; esac
+    done
+    append="$append $(opt crash_append 'irqpoll nr_cpus=1 reset_devices')"
+    append=$(echo "$append" | tr ',' ' ' | sed 's/^ *//')
+    out=$(kexec -p /boot/vmlinuz --initrd=/boot/initrd-crash.img --append="$append" 2>&1)
+    rc=$?
+    loaded=$(cat /sys/kernel/kexec_crash_loaded 2>/dev/null)
+    if [ $rc -eq 0 ] && [ "$loaded" = 1 ]; then
+        say "kdump armed (kexec -p rc=0)"
+    else
+        say "kdump NOT armed: kexec -p rc=$rc loaded=$loaded: $out"
+    fi
+}
+
+if [ -e /proc/vmcore ]; then
+    save_vmcore
+fi
+
+say "init production kernel $(uname -r)"
+load_modules
+arm_kdump
+export PS1='kdump# ' HOME=/root
+mkdir -p /root
+say "shell ready"
+# The shell is respawned; touching EXIT_INIT and leaving the shell makes init exit, which
+# panics the kernel ("Attempted to kill init!"): a crash that needs no module.
+EXIT_INIT=/tmp/pytest-kdump-exit-init
+while [ ! -e "$EXIT_INIT" ]; do
+    setsid cttyhack sh
+    sleep 0.2
+done
+say "init exiting on request"
+exit 0

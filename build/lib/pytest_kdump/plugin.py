@@ -1,0 +1,194 @@
+"""The pytest plugin: options, the ``kdump`` fixture, artifacts and reports.
+
+The engine (:mod:`pytest_kdump.cycle`) does the work; this module wires it to labgrid's
+``target`` fixture, gives each test an artifact folder and writes ``kdump.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .crashtool import CrashTool, find_crash, install_crash
+from .environment import check_env_file, set_env_defaults
+from .errors import KdumpError
+from .image import cache_dir
+from .session import Kdump, KdumpSession
+
+_REPORTS = pytest.StashKey[dict]()
+_SESSION = pytest.StashKey[KdumpSession]()
+_HANDLE = pytest.StashKey[Kdump]()
+_MARK = pytest.StashKey[int]()
+_RUN_DIR = pytest.StashKey["Path | None"]()
+
+
+def unexpected_summary(seen: list, log_path: Path, folder: Path) -> str:
+    """What a test that crashed the kernel unexpectedly fails with."""
+    lines = [f"UnexpectedCrash: the kernel crashed during this test ({len(seen)} report(s))"]
+    for s in seen:
+        rec = s.record
+        lines += [f"  kind: {rec.kind}", f"  signature: {rec.signature}",
+                  "  console:"] + [f"    {line}" for line in rec.raw.splitlines()[:20]]
+    lines += [f"Full console log: {log_path}",
+              f"Dump and analysis (if kdump was armed): {folder}"]
+    return "\n".join(lines)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kdump", "kernel crash (kdump) testing")
+    group.addoption("--kdump-artifacts", metavar="DIR", default=None,
+                    help="folder for per-test console logs, vmcores, crash outputs and "
+                         "kdump.json (default: ini kdump_artifacts, else ./kdump-artifacts)")
+    group.addoption("--kdump-echo", action="store_true", default=None,
+                    help="copy the board's console to the terminal as it arrives")
+    group.addoption("--kdump-crash", metavar="PATH", default=None,
+                    help="crash binary to use (default: the one pytest-kdump installs)")
+    parser.addini("kdump_artifacts", "artifact folder (see --kdump-artifacts)",
+                  default="kdump-artifacts")
+    parser.addini("kdump_echo", "copy the console to the terminal", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kdump: a test that crashes the kernel under test")
+    # Values the environment YAML refers to with !template; labgrid reads it after us.
+    config.stash[_RUN_DIR] = set_env_defaults()
+    env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
+    if env_file:
+        try:
+            check_env_file(env_file)
+        except KdumpError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN_DIR, None)
+    if run is not None:  # the dump disk and scratch files of this session (artifacts stay)
+        shutil.rmtree(run, ignore_errors=True)
+        if os.environ.get("LG_KDUMP_RUN") == str(run):
+            del os.environ["LG_KDUMP_RUN"]
+
+
+def _artifacts_root(config: pytest.Config) -> Path:
+    value = config.getoption("--kdump-artifacts") or config.getini("kdump_artifacts")
+    path = Path(value)
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+@pytest.fixture(scope="session")
+def kdump_crash_tool(pytestconfig: pytest.Config) -> CrashTool:
+    """The crash utility used for analysis (installed into the cache on first use)."""
+    explicit = pytestconfig.getoption("--kdump-crash")
+    try:
+        if explicit:
+            return find_crash(explicit, cache_dir())
+        return install_crash(cache_dir())
+    except KdumpError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kdump_session(request: pytest.FixtureRequest, target: Any,
+                  kdump_crash_tool: CrashTool) -> KdumpSession:
+    """The labgrid target's KdumpDriver and its engine, for the whole session."""
+    config = request.config
+    root = _artifacts_root(config)
+    echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
+    try:
+        driver = target.get_driver("KdumpDriver")
+        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo))
+    except KdumpError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    except Exception as exc:  # labgrid's own errors (bindings, YAML) are not ours
+        if type(exc).__name__ in ("NoDriverFoundError", "BindingError", "InvalidConfigError",
+                                  "UserWarning"):
+            pytest.fail(f"labgrid environment: {exc}", pytrace=False)
+        raise
+    config.stash[_SESSION] = session
+    yield session
+    del config.stash[_SESSION]
+    session.close()
+
+
+def _folder(session: KdumpSession, item: pytest.Item) -> Path:
+    return session.artifacts_root / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+
+
+def _outcome(item: pytest.Item) -> str:
+    reports = item.stash.get(_REPORTS, {})
+    if any(r.failed for r in reports.values()):
+        return "failed"
+    return "skipped" if any(r.skipped for r in reports.values()) else "passed"
+
+
+def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
+    """Fetch and analyse the dump of a crash no test asked for; keep errors for the report."""
+    session = handle.session
+    new = [s for s in session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+           if s not in handle.unexpected]
+    if not new:
+        return
+    try:
+        crash = handle.collect_unexpected(new)
+        text = str(crash.analysis) if crash else "kdump was not armed: no dump"
+    except KdumpError as exc:
+        text = f"the dump of the unexpected crash could not be collected:\n{exc}"
+    item.add_report_section("teardown", "kdump: unexpected crash", text)
+    session.reset_strategy()
+
+
+@pytest.fixture
+def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
+    """Crash the kernel under test and analyse the dump: ``kdump.trigger_crash("sysrq")``."""
+    folder = _folder(kdump_session, request.node)
+    handle = kdump_session.for_test(folder, request.node.nodeid)
+    request.node.stash[_HANDLE] = handle
+    started = time.time()
+    yield handle
+    _collect_unexpected(handle, request.node)
+    record = handle.finish(_outcome(request.node), time.time() - started)
+    for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
+        if record.get(key) is not None:
+            request.node.user_properties.append((f"kdump_{key}", record[key]))
+    request.node.user_properties.append(("kdump_artifacts", str(folder)))
+
+
+@pytest.fixture(autouse=True)
+def _kdump_crash_watch(request: pytest.FixtureRequest) -> Any:
+    """In a session with a kdump board, any test during which the kernel crashes fails."""
+    session = request.config.stash.get(_SESSION, None)
+    request.node.stash[_MARK] = len(session.cycle.seen) if session else 0
+    yield
+    session = request.config.stash.get(_SESSION, None)
+    if session is None or _HANDLE in request.node.stash:
+        return
+    if session.cycle.unexpected_since(request.node.stash[_MARK]):
+        handle = session.for_test(_folder(session, request.node), request.node.nodeid)
+        started = time.time()
+        _collect_unexpected(handle, request.node)
+        handle.finish(_outcome(request.node), time.time() - started)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    if call.excinfo is not None and isinstance(call.excinfo.value, KdumpError):
+        # our errors already say the phase, the advice, the console tail and the log path
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+        return
+    session = item.config.stash.get(_SESSION, None)
+    if report.when != "call" or session is None:
+        return
+    session.cycle.settle_detection()
+    new = session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+    if new:
+        report.outcome = "failed"
+        report.longrepr = unexpected_summary(new, session.cycle.log_path,
+                                             _folder(session, item))

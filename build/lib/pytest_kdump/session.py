@@ -1,0 +1,283 @@
+"""The test-facing API: crash the board, get the dump and its analysis, keep the artifacts.
+
+Works without pytest: ``KdumpSession.from_driver(target.get_driver("KdumpDriver"), dir, crash)``
+then ``session.for_test(folder).trigger_crash("sysrq")``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import analysis as analysis_mod
+from .analysis import Analysis
+from .crashtool import CrashTool, known_problem
+from .cycle import ArmedState, DumpResult, KdumpCycle, SeenCrash
+from .detect import clean_function
+from .errors import AnalysisError, CrashMismatch, KdumpError
+from .triggers import Trigger, get_trigger
+
+
+@dataclass
+class Crash:
+    """A crash and what came of it: the fetched dump and crash's analysis of it."""
+
+    dump: DumpResult
+    analysis: Analysis
+    artifacts: Path
+
+    @property
+    def vmcore(self) -> Path:
+        return self.dump.vmcore.path
+
+    @property
+    def panic_message(self) -> str:
+        return self.analysis.panic_message
+
+    @property
+    def backtrace(self) -> list[str]:
+        """Function names of the crashing task's backtrace, innermost first, without the
+        compiler's suffixes (``.cold``, ``.isra.0``...); raw frames in ``analysis.backtrace``."""
+        return [clean_function(f) for f in self.analysis.functions]
+
+    def __str__(self) -> str:
+        return f"{self.dump.trigger} crash, vmcore {self.dump.vmcore.size} bytes\n{self.analysis}"
+
+
+class KdumpSession:
+    """One board's engine, crash tool and debug vmlinux for a test session."""
+
+    def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
+                 artifacts_root: Path, target: Any = None) -> None:
+        self.cycle = cycle
+        self.target = target
+        self.crash = crash
+        self.vmlinux = vmlinux
+        self.artifacts_root = artifacts_root
+        artifacts_root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_driver(cls, driver: Any, artifacts_root: Path, crash: CrashTool,
+                    echo: bool = False) -> KdumpSession:
+        """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
+        cycle = driver.cycle(artifacts_root / "session", echo=echo)
+        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target)
+
+    def module_trigger(self, mode: str) -> Trigger:
+        """A trigger loading pytest-kdump's crash module (built for the board's kernel) with
+        ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung)."""
+        from . import crashmod
+
+        if mode not in crashmod.MODES:
+            raise ValueError(f"unknown crash module mode {mode!r}; known: "
+                             f"{', '.join(crashmod.MODES)}")
+        release = self.kernel_release()
+        ko = crashmod.build_module(release)
+        info = crashmod.MODES[mode]
+        remote = "/tmp/kdump_crash.ko"
+        return Trigger(
+            name=f"module:{mode}", command=f"insmod {remote} mode={mode}",
+            sysctls=dict(info["sysctls"]), files=((remote, ko),), kind=info["kind"],
+            culprit=info["culprit"], timeout=float(info["timeout"]),
+            analysis_culprit=info.get("analysis_culprit"))
+
+    def kernel_release(self) -> str:
+        """The running kernel's release (booting the board if needed)."""
+        armed = self.cycle.last_armed
+        if armed is not None and armed.kernel_release:
+            return armed.kernel_release
+        return self.cycle.run("uname -r").strip()
+
+    def for_test(self, folder: Path, name: str = "") -> Kdump:
+        return Kdump(self, folder, name)
+
+    def reset_strategy(self) -> None:
+        """After a crash nobody expected, a labgrid strategy's idea of the board is stale:
+        forget it (status unknown, not broken) so its next transition starts over."""
+        try:
+            strategy = self.target.get_strategy() if self.target is not None else None
+        except Exception:  # no strategy in this environment
+            return
+        if strategy is None:
+            return
+        if hasattr(strategy, "broken"):
+            strategy.broken = None
+        status = getattr(strategy, "status", None)
+        if status is not None and "unknown" in getattr(type(status), "__members__", {}):
+            strategy.status = type(status)["unknown"]
+
+    def close(self) -> None:
+        self.cycle.close()
+
+
+class Kdump:
+    """What a test holds: crash the board, look at the dump, run commands on the board.
+
+    Every artifact of the test goes to ``artifacts``: ``console.log``, ``vmcore``,
+    ``vmcore-dmesg.txt``, ``crash-*.txt`` and, when the test ends, ``kdump.json``.
+    """
+
+    def __init__(self, session: KdumpSession, artifacts: Path, name: str = "") -> None:
+        self.session = session
+        self.cycle = session.cycle
+        self.artifacts = artifacts
+        self.name = name
+        shutil.rmtree(artifacts, ignore_errors=True)  # a fresh folder per run, like tmp_path
+        artifacts.mkdir(parents=True)
+        self.cycle.phases = []
+        self.console_log = artifacts / "console.log"
+        self.cycle.attach_log(self.console_log)
+        self.crashes: list[Crash] = []
+        self.unexpected: list[SeenCrash] = []
+        self.mark = len(self.cycle.seen)  # crashes seen before this test are not its own
+        self.error: KdumpError | None = None
+        self._armed: ArmedState | None = None
+        self._dump: DumpResult | None = None
+
+    def trigger(self, spec: str | Trigger) -> Trigger:
+        """Resolve a trigger: a name, ``"cmd:..."``, ``"lkdtm:TYPE"``, ``"module:<mode>"``."""
+        if isinstance(spec, str) and spec.startswith("module:"):
+            return self._guard(self.session.module_trigger, spec[7:])
+        return get_trigger(spec)
+
+    def supports(self, spec: str | Trigger) -> str | None:
+        """None if the board can fire this trigger, else the precise reason it cannot."""
+        try:
+            trig = self.trigger(spec)
+        except KdumpError as exc:
+            return f"cannot prepare {spec}: {exc.message}"
+        return self._guard(self.cycle.unsupported, trig)
+
+    def armed(self) -> ArmedState:
+        """Check that kdump is armed (reservation made, crash kernel loaded)."""
+        self._armed = self._guard(self.cycle.check_armed)
+        return self._armed
+
+    def run(self, command: str, timeout: float = 30) -> str:
+        """Run a shell command on the board; its output (non-zero exit raises)."""
+        return self._guard(self.cycle.run, command, timeout)
+
+    def trigger_crash(self, trigger: str | Trigger = "sysrq", *, expect: str | None = None,
+                      commands: list[str] | None = None) -> Crash:
+        """Crash the kernel, follow the crash kernel, fetch the vmcore and analyse it.
+
+        ``trigger``: ``"sysrq"``, ``"init-exit"``, ``"cmd:<shell command>"`` or a
+        :class:`Trigger`. ``expect``: a regular expression the crash's console signature must
+        match (e.g. ``"in sysrq_handle_crash$"``); by default the trigger's culprit function
+        must be the signature's guilty frame. ``commands``: crash commands to run (default
+        ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. The board comes
+        back (phase ``recover``) when it is next used.
+        """
+        trig = self.trigger(trigger)
+        self._dump = dump = self._guard(self.cycle.crash, trig, self.artifacts)
+        crash = self._analyse(dump, commands)
+        self._check_expected(trig, dump, expect)
+        return crash
+
+    def _analyse(self, dump: DumpResult, commands: list[str] | None = None) -> Crash:
+        vmlinux = self.session.vmlinux
+        if vmlinux is None:
+            raise AnalysisError("no debug vmlinux configured", phase="analysis",
+                                advice="set KdumpDriver's vmlinux (or image) in the env file")
+        run = analysis_mod.start(self.session.crash, vmlinux, dump.vmcore.path, commands,
+                                 out_dir=self.artifacts)
+        result = self._guard(run.result)
+        problem = known_problem(self.session.crash.version, result.kernel_release)
+        if problem:
+            warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
+        crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
+        self.crashes.append(crash)
+        return crash
+
+    def _check_expected(self, trig: Trigger, dump: DumpResult, expect: str | None) -> None:
+        record = dump.record
+        actual = record.signature if record else None
+        if expect is not None:
+            ok = actual is not None and re.search(expect, actual) is not None
+            wanted = f"a signature matching {expect!r}"
+        elif trig.culprit and record is not None:
+            ok = actual is not None and actual.endswith(f" in {trig.culprit}")
+            wanted = f"a crash in {trig.culprit}"
+        else:
+            return
+        if not ok:
+            excerpt = "\n".join((record.raw if record else dump.crash_text).splitlines()[:25])
+            self.error = CrashMismatch(
+                f"trigger {trig.name}: expected {wanted}, got {actual!r}",
+                phase="trigger", advice="the kernel crashed in another way than the test "
+                "expects: read the crash report below and the analysis in the artifacts",
+                console_tail=excerpt, log_path=self.console_log)
+            raise self.error
+
+    def collect_unexpected(self, seen: list[SeenCrash]) -> Crash | None:
+        """After a crash no test asked for: follow the crash kernel, fetch and analyse the
+        dump into this test's folder (None if kdump was not armed: the board is then power
+        cycled at its next use)."""
+        self.unexpected += seen
+        armed = self.cycle.last_armed
+        if armed is None or not armed.loaded:
+            self.cycle.state = "unknown"
+            return None
+        record = seen[0].record
+        dump = self._guard(self.cycle.follow_crash, self.artifacts, "unexpected", armed,
+                           record.headline)
+        dump.records = [s.record for s in seen]
+        self._dump = dump
+        return self._analyse(dump)
+
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except KdumpError as exc:
+            self.error = exc
+            raise
+
+    def finish(self, outcome: str, seconds: float) -> dict:
+        """Write ``kdump.json`` and detach the test's console log; returns the record."""
+        self.cycle.detach_log(self.console_log)
+        record: dict[str, Any] = {
+            "test": self.name,
+            "outcome": outcome,
+            "total_seconds": round(seconds, 2),
+            "console_log": str(self.console_log),
+            "crash_version": self.session.crash.version,
+            "crash_source": self.session.crash.source,
+            "vmlinux": str(self.session.vmlinux) if self.session.vmlinux else None,
+            "warnings": list(self.cycle.warnings),
+        }
+        dump = self.crashes[-1].dump if self.crashes else self._dump
+        record["phases"] = [asdict(p) for p in self.cycle.phases]
+        armed = dump.armed if dump else (self._armed or self.cycle.last_armed)
+        record["armed"] = asdict(armed) if armed else None
+        if dump:
+            record.update(
+                trigger=dump.trigger, headline=dump.headline,
+                crash_kernel_release=dump.crash_kernel_release,
+                vmcore=str(dump.vmcore.path), vmcore_size=dump.vmcore.size,
+                vmcore_format=dump.vmcore.format,
+                dmesg=str(dump.dmesg) if dump.dmesg else None,
+            )
+        if self.crashes:
+            analysis = self.crashes[-1].analysis
+            record["analysis"] = analysis.summary()
+            record["panic_message"] = analysis.panic_message
+            record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
+                                     "ok": True})
+            record["warnings"] += analysis.warnings
+        if dump and dump.records:
+            record["console_records"] = [r.to_dict() for r in dump.records]
+        if self.unexpected:
+            record["unexpected_crashes"] = [
+                {"at": s.at, "kind": s.record.kind, "signature": s.record.signature}
+                for s in self.unexpected]
+        if self.error is not None:
+            record["error"] = {"type": type(self.error).__name__, "phase": self.error.phase,
+                               "message": self.error.message, "advice": self.error.advice}
+        (self.artifacts / "kdump.json").write_text(json.dumps(record, indent=2, default=str)
+                                                   + "\n")
+        return record

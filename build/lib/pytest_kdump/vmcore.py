@@ -1,0 +1,109 @@
+"""Checks that a fetched vmcore is complete before anyone analyses it."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VmcoreError
+
+# makedumpfile's compressed format starts with "KDUMP   "; -E writes ELF; -F a flattened stream.
+SIGNATURES = {b"KDUMP   ": "kdump-compressed", b"\x7fELF": "elf",
+              b"makedumpfile": "flattened"}
+
+
+DUMP_DH_COMPRESSED_INCOMPLETE = 0x8  # makedumpfile: the dump was cut short (e.g. disk full)
+
+
+def kdump_layout(path: Path) -> tuple[int, int, str]:
+    """(bytes the data needs, header status, kernel release) of a kdump-compressed file.
+
+    The size is the end of the farthest page in the page-descriptor table, so a truncated
+    file is told from a complete one without reading the pages.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        if len(head) < 448:
+            return 1 << 62, 0, ""
+        release = head[12 + 65 * 2:12 + 65 * 3].split(b"\0")[0].decode(errors="replace")
+        status, block, sub_blocks, bitmap_blocks = struct.unpack_from("<IiiI", head, 424)
+        if block <= 0 or bitmap_blocks <= 0:
+            return 1 << 62, status, release
+        f.seek((1 + sub_blocks) * block + bitmap_blocks * block // 2)
+        bitmap2 = f.read(bitmap_blocks * block // 2)
+        pages = int.from_bytes(bitmap2, "little").bit_count()
+        f.seek((1 + sub_blocks + bitmap_blocks) * block)
+        table = f.read(pages * 24)
+    if len(table) < pages * 24:
+        return 1 << 62, status, release
+    end = max((off + size for off, size, _, _ in struct.iter_unpack("<qIIQ", table)),
+              default=0)
+    return end, status, release
+
+
+def elf_layout(path: Path) -> int:
+    """Bytes an ELF vmcore needs: the end of its farthest program segment (``1 << 62`` when
+    the ELF or program headers are cut)."""
+    with open(path, "rb") as f:
+        ident = f.read(64)
+        if len(ident) < 64:
+            return 1 << 62
+        if ident[4] != 2:  # 32-bit ELF: not produced by makedumpfile on our targets
+            return 0
+        phoff, = struct.unpack_from("<Q", ident, 32)
+        phentsize, phnum = struct.unpack_from("<HH", ident, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    if len(table) < phentsize * phnum:
+        return 1 << 62
+    end = 0
+    for i in range(phnum):
+        _, _, offset, _, _, filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
+        end = max(end, offset + filesz)
+    return end
+
+
+@dataclass(frozen=True)
+class VmcoreInfo:
+    """A vmcore file that passed the checks."""
+
+    path: Path
+    size: int
+    format: str
+
+
+def check_vmcore(path: Path, expected_size: int | None = None) -> VmcoreInfo:
+    """Raise VmcoreError unless ``path`` is a non-empty, complete dump file."""
+    advice = ("the crash kernel did not finish writing the dump: read its console output "
+              "(makedumpfile's messages) and check the dump target's free space")
+    if not path.is_file():
+        raise VmcoreError(f"no vmcore at {path}", phase="fetch", advice=advice)
+    size = path.stat().st_size
+    if size == 0:
+        raise VmcoreError(f"vmcore {path} is empty", phase="fetch", advice=advice)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    fmt = next((name for sig, name in SIGNATURES.items() if head.startswith(sig)), None)
+    if fmt is None:
+        raise VmcoreError(f"{path} is not a kdump file (starts with {head[:8]!r})",
+                          phase="fetch", advice="the file is not a vmcore: check the dump path")
+    if expected_size is not None and size != expected_size:
+        raise VmcoreError(f"vmcore {path} is truncated: {size} bytes, the crash kernel wrote "
+                          f"{expected_size}", phase="fetch", advice=advice)
+    needed = 0
+    if fmt == "kdump-compressed":
+        needed, status, _ = kdump_layout(path)
+        if status & DUMP_DH_COMPRESSED_INCOMPLETE:
+            raise VmcoreError(f"makedumpfile marked {path} incomplete", phase="fetch",
+                              advice="the dump target filled up or the crash kernel died while "
+                                     "writing: free space on the dump target, or lower -d")
+    elif fmt == "elf":
+        needed = elf_layout(path)
+    if needed > size:
+        # kdump_layout says 1 << 62 when the headers themselves are cut
+        what = ("its headers are cut short" if needed >= 1 << 62
+                else f"its headers describe {needed}")
+        raise VmcoreError(f"vmcore {path} is truncated: {size} bytes, {what}", phase="fetch",
+                          advice=advice)
+    return VmcoreInfo(path, size, fmt)
