@@ -53,10 +53,12 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
         self.board = LabgridBoard(self.power or self.console, self.console,
                                   name=self.target.name if self.target else "board")
         self.capture = ConsoleCapture(self.board.read, folder, auto_resume=True)
-        self._queue = self.capture.subscribe()
         self.capture.resume()
 
     def on_deactivate(self) -> None:
+        if self.capture is not None and self._queue is not None:
+            self.capture.unsubscribe(self._queue)
+        self._queue = None
         if self.capture is not None:
             self.capture.close()
             self.capture = None
@@ -72,6 +74,8 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
     # ConsoleExpectMixin's read()/expect() for labgrid clients (ShellDriver...)
     def _read(self, size: int = 1, timeout: float = 0.0, max_size: int | None = None) -> bytes:
         limit = max_size or 4096
+        if self._queue is None:  # the first labgrid client read: its stream starts now
+            self._queue = self.capture.subscribe()
         if not self._pending:
             try:
                 item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
