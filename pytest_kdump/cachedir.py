@@ -26,6 +26,15 @@ def publish(stage: Path, final: Path, stamp: dict) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def point(link: Path, name: str) -> None:
+    """Make ``link`` a symlink to ``name`` (in the same folder), replaced atomically."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(name)
+    tmp.replace(link)
+
+
 def stamps(base: Path, prefix: str = "") -> Iterator[tuple[Path, dict]]:
     """(folder, stamp) for each complete folder of ``base`` whose name starts with prefix."""
     for stamp_file in base.glob(f"{glob.escape(prefix)}*/{STAMP}"):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import debian
-from .cachedir import publish
+from .cachedir import point, publish
 from .errors import ToolError
 
 SUITE = "trixie"
@@ -232,14 +232,6 @@ def _write_wrapper(folder: Path, loader: str, libs: list[str], crash: str, what:
     script.chmod(0o755)
 
 
-def _point(link: Path, name: str) -> None:
-    tmp = link.with_name(f".{link.name}.{os.getpid()}")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(name)
-    tmp.replace(link)
-
-
 def _resolve_and_download(apt: debian.Apt, debs_dir: Path) -> tuple[dict[str, debian.Package],
                                                                       list[Path]]:
     names = apt.library_closure(["crash"])
@@ -284,7 +276,7 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
     version = pkgs["crash"].version
     folder = base / version.replace(":", "_")
     if not force and (tool := _tool_from(folder)):
-        _point(base / "current", folder.name)
+        point(base / "current", folder.name)
         return tool
 
     stage = base / f".{folder.name}.tmp-{os.getpid()}"
@@ -302,7 +294,7 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
              "crash": crash, "packages": {n: p.version for n, p in sorted(pkgs.items())},
              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     publish(stage, folder, stamp)
-    _point(base / "current", folder.name)
+    point(base / "current", folder.name)
     wanted = {d.name for d in debs}
     for stale in debs_dir.glob("*.deb"):
         if stale.name not in wanted:

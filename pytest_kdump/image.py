@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import debian
+from .cachedir import point
 from .cpio import NewcWriter
 from .errors import ImageError, ToolError
 
@@ -166,7 +167,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     if not force and (image_dir / "manifest.json").is_file():
         image = GuestImage.load(image_dir)
         if image.complete():
-            _point(link, image_dir)
+            point(link, image_dir.name)
             _log(f"image up to date: {image}")
             return image
 
@@ -201,7 +202,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
                        packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                        build_seconds=round(time.monotonic() - started, 1))
     image.save()
-    _point(link, image_dir)
+    point(link, image_dir.name)
     _log(f"image built in {image.build_seconds} s: {image}")
     _prune(cache / "images", arch, keep=image_dir)
     return image
@@ -214,14 +215,6 @@ def _prune(root: Path, arch: str, keep: Path) -> None:
             continue
         shutil.rmtree(old, ignore_errors=True)
         _log(f"removed the older image {old.name}")
-
-
-def _point(link: Path, target: Path) -> None:
-    tmp = link.with_name(link.name + ".tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(target.name)
-    tmp.replace(link)
 
 
 def _kernel_package(apt: debian.Apt, name: str) -> str:

@@ -28,7 +28,7 @@ from labgrid.factory import TargetFactory, target_factory
 from . import detect
 from .cycle import KdumpCycle, Timeouts
 from .errors import ConfigError
-from .image import build_image, cache_dir, current_image
+from .image import build_image, current_image
 from .labgrid_console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
 from .transport import DiskImageTransport
 
@@ -131,6 +131,3 @@ class KdumpDriver(Driver):
             image = current_image(self.image)
             return image.vmlinux if image else None
         return None
-
-    def crash_cache(self) -> Path:
-        return cache_dir()

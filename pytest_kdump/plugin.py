@@ -105,8 +105,7 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     except KdumpError as exc:
         pytest.fail(str(exc), pytrace=False)
     except Exception as exc:  # labgrid's own errors (bindings, YAML) are not ours
-        if type(exc).__name__ in ("NoDriverFoundError", "BindingError", "InvalidConfigError",
-                                  "UserWarning"):
+        if type(exc).__name__ in ("NoDriverFoundError", "BindingError", "InvalidConfigError"):
             pytest.fail(f"labgrid environment: {exc}", pytrace=False)
         raise
     config.stash[_SESSION] = session
