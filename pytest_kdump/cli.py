@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from . import analysis, detect, image
-from .crashtool import find_crash, install_crash, installed_crash
-from .errors import KdumpError
+from .crashsession import CommandOutput
+from .crashtool import CrashTool, find_crash, install_crash, installed_crash
+from .errors import ConfigError, KdumpError
 
 EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
   pytest-kdump image info               # what is cached, and where
   pytest-kdump setup-crash              # a crash that reads current Debian kernels' dumps
   pytest-kdump analyze vmlinux vmcore   # panic message, crashing task, backtrace
+  pytest-kdump analyze vmlinux */vmcore --script analyze.crash --json  # batch
   pytest-kdump oops console.log --json  # the crash reports in a saved console log
 """
 
@@ -41,14 +44,30 @@ def _parser() -> argparse.ArgumentParser:
                                                "cache, without touching the host")
     crash.add_argument("--force", action="store_true")
 
-    an = sub.add_parser("analyze", help="run crash on a vmlinux and vmcore(s); print a summary")
-    an.add_argument("vmlinux", type=Path)
-    an.add_argument("vmcores", type=Path, nargs="+")
+    an = sub.add_parser(
+        "analyze", help="analyse vmcores of one kernel: panic, crashing task, backtrace",
+        description="Analyse each VMCORE with the debug VMLINUX of its kernel (one crash "
+                    "process per dump) and print one summary per dump. A dump that cannot be "
+                    "analysed is reported and the others are still analysed; the exit status "
+                    "is 1 if any failed.",
+        epilog="example: pytest-kdump analyze vmlinux-6.1.0-56-cloud-amd64 dumps/*/vmcore "
+               "--script analyze.crash --out reports --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    an.add_argument("vmlinux", type=Path, help="debug vmlinux (linux-image-<release>-dbg)")
+    an.add_argument("vmcores", type=Path, nargs="+", metavar="VMCORE")
+    an.add_argument("--script", type=Path, metavar="FILE",
+                    help="crash command file (one command per line) run on every dump after "
+                         "the summary; outputs printed and saved")
+    an.add_argument("--backend", choices=analysis.BACKENDS, default="crash",
+                    help="crash (default) or drgn (pip install 'pytest-kdump[drgn]')")
     an.add_argument("--crash", metavar="PATH", help="crash binary (default: the installed one)")
     an.add_argument("--commands", default=",".join(analysis.DEFAULT_COMMANDS),
-                    help="comma-separated crash commands (default: %(default)s)")
-    an.add_argument("--out", type=Path, help="folder for crash's raw outputs")
-    an.add_argument("--json", action="store_true", help="one JSON summary per dump")
+                    help="comma-separated crash commands of the summary (default: %(default)s)")
+    an.add_argument("--out", type=Path, metavar="DIR",
+                    help="folder for each dump's crash transcript and outputs")
+    an.add_argument("--timeout", type=float, default=300,
+                    help="seconds for crash to load a dump, and per command (default: 300)")
+    an.add_argument("--json", action="store_true", help="one JSON summary per dump and line")
     oops = sub.add_parser("oops", help="print the kernel crash reports found in a console log")
     oops.add_argument("logfile", type=Path)
     oops.add_argument("--json", action="store_true", help="one JSON record per line")
@@ -121,26 +140,58 @@ def _image_info(as_json: bool) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    crash = find_crash(args.crash, image.cache_dir()) if args.crash else \
-        (installed_crash(image.cache_dir()) or find_crash(None, image.cache_dir()))
+    """The batch analysis: every dump analysed, a failing one reported, the rest still done."""
+    if args.script and args.backend != "crash":
+        raise ConfigError("--script runs crash commands: use it with --backend crash")
+    if args.script and not args.script.is_file():
+        raise ConfigError(f"crash script not found: {args.script}",
+                          advice="give a file of crash commands, one per line")
+    crash = None
+    if args.backend == "crash":
+        crash = find_crash(args.crash, image.cache_dir()) if args.crash else \
+            (installed_crash(image.cache_dir()) or find_crash(None, image.cache_dir()))
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     failures = 0
-    for vmcore in args.vmcores:
-        out = args.out / vmcore.name if args.out else None
+    total = len(args.vmcores)
+    for i, vmcore in enumerate(args.vmcores, 1):
+        out = args.out / f"{i:02d}-{vmcore.parent.name}-{vmcore.name}" if args.out else None
+        print(f"pytest-kdump: [{i}/{total}] {vmcore}", file=sys.stderr, flush=True)
         try:
-            result = analysis.analyze(crash, args.vmlinux, vmcore, commands, out_dir=out)
+            result, script = _analyze_one(crash, args, vmcore, commands, out)
         except KdumpError as exc:
             failures += 1
             if args.json:
-                print(json.dumps({"vmcore": str(vmcore), "error": str(exc)}))
+                print(json.dumps({"vmcore": str(vmcore), "ok": False, "phase": exc.phase,
+                                  "error": exc.message, "advice": exc.advice}), flush=True)
             else:
-                print(f"== {vmcore}: FAILED\n{exc}\n")
+                print(f"== {vmcore}: FAILED\n{exc}\n", flush=True)
             continue
         if args.json:
-            print(json.dumps({"vmcore": str(vmcore), **result.summary()}, default=str))
+            record = {"vmcore": str(vmcore), "ok": True, **result.summary()}
+            if script is not None:
+                record["script"] = [asdict(c) for c in script]
+            print(json.dumps(record, default=str), flush=True)
         else:
-            print(f"== {vmcore}\n{result}\n")
+            print(f"== {vmcore}\n{result}", flush=True)
+            for c in script or []:
+                print(f"crash> {c.command}\n{c.output.rstrip()}")
+            print(flush=True)
+    if not args.json:
+        print(f"{total} dump(s): {total - failures} analysed, {failures} failed")
     return 1 if failures else 0
+
+
+def _analyze_one(crash: CrashTool | None, args: argparse.Namespace, vmcore: Path,
+                 commands: list[str], out: Path | None
+                 ) -> tuple[analysis.Analysis, list[CommandOutput] | None]:
+    pending = analysis.start(crash, args.vmlinux, vmcore, commands, out_dir=out,
+                             timeout=args.timeout, backend=args.backend)
+    try:
+        result = pending.result()
+        script = pending.session.run_script(args.script) if args.script else None
+    finally:
+        pending.close()
+    return result, script
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def check_env_file(path: str | Path) -> None:
 
 
 def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashTool | None = None,
-                 echo: bool = False, target: str = "main") -> tuple[Any, KdumpSession]:
+                 echo: bool = False, target: str = "main", backend: str = "crash"
+                 ) -> tuple[Any, KdumpSession]:
     """Open ``env_file`` with labgrid and return (environment, session) for ``target``.
 
     For scripts: ``env, s = open_session("labgrid-envs/qemu-x86_64.yaml", Path("out"))``,
@@ -70,4 +71,4 @@ def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashToo
         raise ConfigError(f"labgrid environment {env_file}: {exc}") from None
     if not isinstance(crash, CrashTool):
         crash = find_crash(crash, cache_dir()) if crash else install_crash(cache_dir())
-    return env, KdumpSession.from_driver(driver, artifacts, crash, echo=echo)
+    return env, KdumpSession.from_driver(driver, artifacts, crash, echo=echo, backend=backend)

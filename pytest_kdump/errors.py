@@ -83,3 +83,13 @@ class UnexpectedCrash(KdumpError):
 
 class CrashMismatch(KdumpError):
     """The kernel crashed, but not in the way the test expected."""
+
+
+class CrashCommandError(AnalysisError):
+    """A crash command said it could not do what was asked (``command``, ``output``)."""
+
+    def __init__(self, message: str, command: str = "", output: str = "",
+                 **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.command = command
+        self.output = output

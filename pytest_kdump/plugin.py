@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .analysis import BACKENDS
 from .crashtool import CrashTool, find_crash, install_crash
 from .environment import check_env_file, set_env_defaults
 from .errors import KdumpError
@@ -49,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="copy the board's console to the terminal as it arrives")
     group.addoption("--kdump-crash", metavar="PATH", default=None,
                     help="crash binary to use (default: the one pytest-kdump installs)")
+    group.addoption("--kdump-backend", choices=BACKENDS, default=None,
+                    help="analyse dumps with the crash utility or drgn (default: ini "
+                         "kdump_backend, else crash); per test: @pytest.mark.kdump_backend")
+    parser.addini("kdump_backend", "analysis backend (see --kdump-backend)", default="crash")
     parser.addini("kdump_artifacts", "artifact folder (see --kdump-artifacts)",
                   default="kdump-artifacts")
     parser.addini("kdump_echo", "copy the console to the terminal", type="bool", default=False)
@@ -56,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kdump: a test that crashes the kernel under test")
+    config.addinivalue_line("markers", "kdump_backend(name): analyse this test's dumps with "
+                            "'crash' or 'drgn'")
+    backend = _backend(config)
+    if backend not in BACKENDS:
+        raise pytest.UsageError(f"kdump_backend = {backend!r}: choose one of "
+                                f"{', '.join(BACKENDS)}")
     # Values the environment YAML refers to with !template; labgrid reads it after us.
     config.stash[_RUN_DIR] = set_env_defaults()
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
@@ -72,6 +83,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(run, ignore_errors=True)
         if os.environ.get("LG_KDUMP_RUN") == str(run):
             del os.environ["LG_KDUMP_RUN"]
+
+
+def _backend(config: pytest.Config) -> str:
+    return config.getoption("--kdump-backend") or config.getini("kdump_backend")
 
 
 def _artifacts_root(config: pytest.Config) -> Path:
@@ -101,7 +116,8 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
         driver = target.get_driver("KdumpDriver")
-        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo))
+        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
+                                           backend=_backend(config))
     except KdumpError as exc:
         pytest.fail(str(exc), pytrace=False)
     except Exception as exc:  # labgrid's own errors (bindings, YAML) are not ours
@@ -146,6 +162,12 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     """Crash the kernel under test and analyse the dump: ``kdump.trigger_crash("sysrq")``."""
     folder = _folder(kdump_session, request.node)
     handle = kdump_session.for_test(folder, request.node.nodeid)
+    marker = request.node.get_closest_marker("kdump_backend")
+    if marker is not None:
+        if not marker.args or marker.args[0] not in BACKENDS:
+            pytest.fail(f"@pytest.mark.kdump_backend{marker.args}: give one of "
+                        f"{', '.join(BACKENDS)}", pytrace=False)
+        handle.backend = marker.args[0]
     request.node.stash[_HANDLE] = handle
     started = time.time()
     yield handle

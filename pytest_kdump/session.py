@@ -16,6 +16,7 @@ from typing import Any
 
 from . import analysis as analysis_mod
 from .analysis import Analysis
+from .crashsession import CrashSession
 from .crashtool import CrashTool, known_problem
 from .cycle import ArmedState, DumpResult, KdumpCycle, SeenCrash
 from .detect import clean_function
@@ -25,11 +26,37 @@ from .triggers import Trigger, get_trigger
 
 @dataclass
 class Crash:
-    """A crash and what came of it: the fetched dump and crash's analysis of it."""
+    """A crash and what came of it: the fetched dump and its analysis.
+
+    ``session`` is the crash utility kept open on the dump (started on first use with the
+    drgn backend) for any further question: ``crash.run("kmem -i")`` or typed
+    ``crash.session.files(1)``. It is closed when the test ends.
+    """
 
     dump: DumpResult
     analysis: Analysis
     artifacts: Path
+    tool: CrashTool | None = None
+    vmlinux: Path | None = None
+    _session: CrashSession | None = None
+
+    @property
+    def session(self) -> CrashSession:
+        if self._session is None or not self._session.alive:
+            if self.tool is None or self.vmlinux is None:
+                raise AnalysisError("no crash tool or vmlinux for this dump", phase="analysis",
+                                    advice="configure crash (setup-crash) and the vmlinux")
+            self._session = CrashSession(self.tool, self.vmlinux, self.vmcore,
+                                         out_dir=self.artifacts)
+        return self._session
+
+    def run(self, command: str, timeout: float | None = None) -> str:
+        """Raw output of one crash command on this dump (same crash process each time)."""
+        return self.session.run(command, timeout)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
     @property
     def vmcore(self) -> Path:
@@ -53,7 +80,8 @@ class KdumpSession:
     """One board's engine, crash tool and debug vmlinux for a test session."""
 
     def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
-                 artifacts_root: Path, target: Any = None) -> None:
+                 artifacts_root: Path, target: Any = None, backend: str = "crash") -> None:
+        self.backend = backend
         self.cycle = cycle
         self.target = target
         self.crash = crash
@@ -63,10 +91,11 @@ class KdumpSession:
 
     @classmethod
     def from_driver(cls, driver: Any, artifacts_root: Path, crash: CrashTool,
-                    echo: bool = False) -> KdumpSession:
+                    echo: bool = False, backend: str = "crash") -> KdumpSession:
         """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
         cycle = driver.cycle(artifacts_root / "session", echo=echo)
-        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target)
+        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target,
+                   backend=backend)
 
     def module_trigger(self, mode: str) -> Trigger:
         """A trigger loading pytest-kdump's crash module (built for the board's kernel) with
@@ -138,6 +167,7 @@ class Kdump:
         self.error: KdumpError | None = None
         self._armed: ArmedState | None = None
         self._dump: DumpResult | None = None
+        self.backend: str | None = None  # this test's analysis backend (None: the session's)
 
     def trigger(self, spec: str | Trigger) -> Trigger:
         """Resolve a trigger: a name, ``"cmd:..."``, ``"lkdtm:TYPE"``, ``"module:<mode>"``."""
@@ -163,34 +193,41 @@ class Kdump:
         return self._guard(self.cycle.run, command, timeout)
 
     def trigger_crash(self, trigger: str | Trigger = "sysrq", *, expect: str | None = None,
-                      commands: list[str] | None = None) -> Crash:
+                      commands: list[str] | None = None, backend: str | None = None) -> Crash:
         """Crash the kernel, follow the crash kernel, fetch the vmcore and analyse it.
 
         ``trigger``: ``"sysrq"``, ``"init-exit"``, ``"cmd:<shell command>"`` or a
         :class:`Trigger`. ``expect``: a regular expression the crash's console signature must
         match (e.g. ``"in sysrq_handle_crash$"``); by default the trigger's culprit function
         must be the signature's guilty frame. ``commands``: crash commands to run (default
-        ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. The board comes
-        back (phase ``recover``) when it is next used.
+        ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. ``backend``:
+        ``"crash"`` or ``"drgn"`` (default: the session's, ``--kdump-backend``). The board
+        comes back (phase ``recover``) when it is next used.
         """
         trig = self.trigger(trigger)
         self._dump = dump = self._guard(self.cycle.crash, trig, self.artifacts)
-        crash = self._analyse(dump, commands)
+        crash = self._analyse(dump, commands, backend)
         self._check_expected(trig, dump, expect)
         return crash
 
-    def _analyse(self, dump: DumpResult, commands: list[str] | None = None) -> Crash:
+    def _analyse(self, dump: DumpResult, commands: list[str] | None = None,
+                 backend: str | None = None) -> Crash:
         vmlinux = self.session.vmlinux
         if vmlinux is None:
-            raise AnalysisError("no debug vmlinux configured", phase="analysis",
-                                advice="set KdumpDriver's vmlinux (or image) in the env file")
-        run = analysis_mod.start(self.session.crash, vmlinux, dump.vmcore.path, commands,
-                                 out_dir=self.artifacts)
-        result = self._guard(run.result)
-        problem = known_problem(self.session.crash.version, result.kernel_release)
-        if problem:
-            warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
-        crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts)
+            self.error = AnalysisError("no debug vmlinux configured", phase="analysis",
+                                       advice="set KdumpDriver's vmlinux (or image) in the "
+                                              "env file")
+            raise self.error
+        backend = backend or self.backend or self.session.backend
+        pending = self._guard(analysis_mod.start, self.session.crash, vmlinux, dump.vmcore.path,
+                              commands, self.artifacts, 300, backend)
+        result = self._guard(pending.result)
+        if backend == "crash":
+            problem = known_problem(self.session.crash.version, result.kernel_release)
+            if problem:
+                warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
+        crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts,
+                      tool=self.session.crash, vmlinux=vmlinux, _session=pending.session)
         self.crashes.append(crash)
         return crash
 
@@ -238,8 +275,11 @@ class Kdump:
             raise
 
     def finish(self, outcome: str, seconds: float) -> dict:
-        """Write ``kdump.json`` and detach the test's console log; returns the record."""
+        """Close the crash sessions, write ``kdump.json`` and detach the test's console log;
+        returns the record."""
         self.cycle.detach_log(self.console_log)
+        for crash in self.crashes:
+            crash.close()
         record: dict[str, Any] = {
             "test": self.name,
             "outcome": outcome,
@@ -268,6 +308,10 @@ class Kdump:
             record["panic_message"] = analysis.panic_message
             record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
                                      "ok": True})
+            last = self.crashes[-1]._session
+            if last is not None:
+                record["crash_session"] = {"start_seconds": last.start_seconds,
+                                           "commands_run": last.commands_run}
             record["warnings"] += analysis.warnings
         if dump and dump.records:
             record["console_records"] = [r.to_dict() for r in dump.records]

@@ -32,6 +32,8 @@ def kdump_layout(path: Path) -> tuple[int, int, str]:
             return 1 << 62, status, release
         f.seek((1 + sub_blocks) * block + bitmap_blocks * block // 2)
         bitmap2 = f.read(bitmap_blocks * block // 2)
+        if len(bitmap2) < bitmap_blocks * block // 2:
+            return 1 << 62, status, release
         pages = int.from_bytes(bitmap2, "little").bit_count()
         f.seek((1 + sub_blocks + bitmap_blocks) * block)
         table = f.read(pages * 24)

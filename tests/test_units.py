@@ -123,7 +123,8 @@ def test_synthetic_kdump_truncated_data(tmp_path: Path, cut: int) -> None:
     assert exc.value.phase == "fetch" and exc.value.advice
 
 
-@pytest.mark.parametrize("keep", [16, 447, 4096 * 4 + 30])  # header, bitmaps, page table
+# cut in: the header, the sub-header, the bitmaps, the page table
+@pytest.mark.parametrize("keep", [16, 447, 4096, 4096 * 2 + 8, 4096 * 4 + 30])
 def test_synthetic_kdump_truncated_headers(tmp_path: Path, keep: int) -> None:
     path = tmp_path / "vmcore"
     path.write_bytes(make_kdump(PFNS)[:keep])

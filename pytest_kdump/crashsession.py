@@ -1,0 +1,360 @@
+"""One ``crash`` process per dump, kept at its prompt: any number of commands, one start-up.
+
+crash reads commands on a pipe (FACTS: ``-i FILE`` misplaces piped output) and prints no prompt
+there, so each command is followed by ``echo <marker>``; the output ends where the marker
+appears. Every wait is bounded; a command that does not finish kills the process. The
+transcript of the whole session goes to ``crash-session.txt`` and each command's output to
+``crash-NN-<command>.txt`` in the artifact folder.
+
+    with CrashSession(tool, vmlinux, vmcore, out_dir=folder) as s:
+        s.sys().panic_message, s.bt().frames, s.run("kmem -i")
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import crashparse as cp
+from .crashtool import CrashTool
+from .errors import AnalysisError, CrashCommandError, ToolError, VmcoreError
+from .vmcore import check_vmcore
+
+_MARK = "@@PYTEST-KDUMP-{}@@"
+_MAX_OUTPUT = 256 << 20  # a command printing more than this is stopped
+
+MISMATCH_ADVICE = ("the vmlinux does not match the kernel that wrote the vmcore: use the debug "
+                   "vmlinux of exactly that kernel build (linux-image-<release>-dbg)")
+# crash's start-up complaints → what to do. The first that matches wins.
+STARTUP_PROBLEMS = [
+    (re.compile(r"vmlinux and \S+ do not match|kernel version inconsistency between vmlinux "
+                r"and dumpfile|cannot determine base kernel version|invalid kernel virtual "
+                r"address: \w+\s+type: \"(?:possible|cpu_possible)"),
+     MISMATCH_ADVICE),
+    (re.compile(r"no debugging data available|no \.debug_info|cannot find debuginfo|"
+                r"not a supported file format|vmlinux: not a"),
+     "the vmlinux has no debugging data: use the -dbg package's vmlinux (usr/lib/debug/boot/"
+     "vmlinux-<release>), not the compressed kernel image"),
+    (re.compile(r"not a supported dumpfile|invalid kdump header|read error|seek error|"
+                r"truncated|cannot read|page excluded|incomplete"),
+     "the vmcore is damaged or truncated: fetch it again and check that the crash kernel "
+     "reported the dump complete (DUMP-OK)"),
+    (re.compile(r"machine type mismatch"),
+     "this crash reads dumps of its own architecture only: use a crash built for the "
+     "board's architecture (see FACTS: qemu-user or a cross-built crash) or the drgn backend"),
+]
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """One command of a script and what crash printed for it."""
+
+    command: str
+    output: str
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class CrashSession:
+    """A crash process on ``vmlinux`` + ``vmcore``, driven at its prompt.
+
+    The process starts at once (crash loads the vmlinux while the caller does other work);
+    the first command, or :meth:`wait_ready`, waits for it. ``startup`` holds what crash
+    printed before its first prompt, ``warnings`` its ``WARNING:`` lines.
+    """
+
+    def __init__(self, crash: CrashTool, vmlinux: Path | str, vmcore: Path | str, *,
+                 out_dir: Path | None = None, start_timeout: float = 300.0,
+                 command_timeout: float = 120.0) -> None:
+        self.crash, self.vmlinux, self.vmcore = crash, Path(vmlinux), Path(vmcore)
+        for path, what in ((self.vmlinux, "vmlinux"), (self.vmcore, "vmcore")):
+            if not path.is_file():
+                raise AnalysisError(f"{what} not found: {path}", phase="analysis",
+                                    advice=f"give the path of the {what}")
+        try:
+            self.vmcore_info = check_vmcore(self.vmcore)
+        except VmcoreError as exc:
+            exc.phase = "analysis"
+            raise
+        self.out_dir = out_dir
+        self.start_timeout = start_timeout
+        self.command_timeout = command_timeout
+        self.startup = ""
+        self.warnings: list[str] = []
+        self.start_seconds = 0.0
+        self.commands_run = 0
+        self._count = 0
+        self._ready = False
+        self._closed = False
+        self._buf = b""
+        self._started = time.monotonic()
+        argv = [*crash.argv, "-s", str(self.vmlinux), str(self.vmcore)]
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, bufsize=0)
+        except OSError as exc:
+            raise ToolError(f"cannot run {crash}: {exc}", phase="analysis",
+                            advice="run `pytest-kdump setup-crash`, or give --kdump-crash the "
+                                   "path of a runnable crash") from None
+        self._write(f"echo {self._mark()}\n")
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def wait_ready(self) -> CrashSession:
+        """Wait until crash has loaded the dump and sits at its prompt."""
+        if self._ready:
+            return self
+        text, ok = self._read_until(self._mark(), self.start_timeout, "start")
+        self.startup = text
+        self.start_seconds = round(time.monotonic() - self._started, 2)
+        self._count += 1
+        self.warnings = [w.strip() for w in re.findall(r"^WARNING: .*$", text, re.M)]
+        self._transcript(f"# crash start-up ({self.start_seconds} s)\n{text}")
+        if not ok:
+            raise self._startup_error(text)
+        self._ready = True
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask crash to exit; kill it if it does not within ``timeout``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.proc.poll() is None:
+                self._write("exit\n")
+                self.proc.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f:
+                    f.close()
+
+    def __enter__(self) -> CrashSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self.proc.poll() is None
+
+    # -- commands --------------------------------------------------------------------------
+    def run(self, command: str, timeout: float | None = None) -> str:
+        """Run one crash command and return its raw output (errors included as text)."""
+        command = command.strip()
+        if not command or "\n" in command:
+            raise ValueError(f"one crash command per call, got {command!r}")
+        if command.split()[0] in ("q", "quit", "exit"):
+            raise ValueError("use close() to end the crash session")
+        self.wait_ready()
+        if not self.alive:
+            raise AnalysisError(f"crash session on {self.vmcore.name} is closed",
+                                phase="analysis", advice="start a new CrashSession")
+        index = self._count
+        self._count += 1
+        self._write(f"{command}\necho {_MARK.format(index)}\n")
+        text, ok = self._read_until(_MARK.format(index), timeout or self.command_timeout,
+                                    command)
+        self._transcript(f"crash> {command}\n{text}")
+        self._save(self.commands_run, command, text)
+        self.commands_run += 1
+        if not ok:
+            raise AnalysisError(f"crash exited during {command!r}: {_last_line(text)}",
+                                phase="analysis",
+                                advice="crash itself failed on this dump: see "
+                                       "crash-session.txt; try a newer crash")
+        return text
+
+    def check(self, command: str, timeout: float | None = None) -> str:
+        """Like :meth:`run`, but a crash error message raises :class:`CrashCommandError`."""
+        text = self.run(command, timeout)
+        error = cp.command_error(command, text)
+        if error:
+            raise CrashCommandError(f"crash {command!r}: {error}", command=command,
+                                    output=text, phase="analysis",
+                                    advice="check the command's arguments (symbol, PID, "
+                                           "address) against this kernel")
+        return text
+
+    def run_script(self, script: Path | str) -> list[CommandOutput]:
+        """Run a crash command file (one command per line; ``#`` comments, blank lines and a
+        final ``exit``/``q`` are skipped) and return each command's output."""
+        path = Path(script)
+        if not path.is_file():
+            raise AnalysisError(f"crash script not found: {path}", phase="analysis",
+                                advice="give the path of a file of crash commands")
+        results = []
+        for line in path.read_text().splitlines():
+            command = line.strip()
+            if not command or command.startswith("#"):
+                continue
+            if command.split()[0] in ("q", "quit", "exit"):
+                break
+            started = time.monotonic()
+            text = self.run(command)
+            results.append(CommandOutput(command, text, cp.command_error(command, text),
+                                         round(time.monotonic() - started, 3)))
+        return results
+
+    # -- typed commands --------------------------------------------------------------------
+    def sys(self) -> cp.SysInfo:
+        """``sys``: kernel, dump file and its flags, panic string."""
+        return cp.parse_sys(self.check("sys"))
+
+    def bt(self, target: int | str | None = None) -> cp.Backtrace:
+        """``bt`` of the crashing task, or of a PID / task address; frames in modules carry
+        the module's name (the exception frame's too, from ``mod``)."""
+        text = self.check("bt" if target is None else f"bt {target}")
+        traces = cp.parse_bt(text)
+        if not traces:
+            raise CrashCommandError("crash 'bt' printed no backtrace", command="bt",
+                                    output=text, phase="analysis")
+        trace = traces[0]
+        if any(f.exception and f.module is None for f in trace.frames):
+            trace = replace(trace, frames=cp.resolve_modules(list(trace.frames), self.mod()))
+        return trace
+
+    def bt_all(self) -> list[cp.Backtrace]:
+        """``bt -a``: the active task of every CPU."""
+        return cp.parse_bt(self.check("bt -a"))
+
+    def foreach_bt(self) -> list[cp.Backtrace]:
+        """``foreach bt``: every task's backtrace."""
+        return cp.parse_bt(self.check("foreach bt", timeout=max(self.command_timeout, 300)))
+
+    def ps(self) -> list[cp.Task]:
+        return cp.parse_ps(self.check("ps"))
+
+    def ps_m(self) -> list[cp.TaskTime]:
+        return cp.parse_ps_m(self.check("ps -m"))
+
+    def log(self) -> list[cp.LogLine]:
+        return cp.parse_log(self.check("log"))
+
+    def mod(self) -> list[cp.Module]:
+        return cp.parse_mod(self.check("mod"))
+
+    def kmem_info(self) -> cp.MemInfo:
+        return cp.parse_kmem_i(self.check("kmem -i"))
+
+    def files(self, pid: int | str) -> cp.Files:
+        return cp.parse_files(self.check(f"files {pid}"))
+
+    def mount(self) -> list[cp.Mount]:
+        return cp.parse_mount(self.check("mount"))
+
+    def net(self) -> list[cp.NetDevice]:
+        return cp.parse_net(self.check("net"))
+
+    def dis(self, function: str, *, lines: bool = False) -> list[cp.Instruction]:
+        return cp.parse_dis(self.check(f"dis {'-l ' if lines else ''}{function}"))
+
+    def p(self, expression: str) -> cp.PrintResult:
+        return cp.parse_p(self.check(f"p {expression}"))
+
+    def struct(self, type_fields: str, address: str | int) -> dict[str, Any]:
+        addr = f"{address:x}" if isinstance(address, int) else address
+        return cp.parse_struct(self.check(f"struct {type_fields} {addr}"))
+
+    def rd(self, address: str | int, count: int = 1) -> list[cp.MemoryRow]:
+        addr = f"{address:x}" if isinstance(address, int) else address
+        return cp.parse_rd(self.check(f"rd {addr} {count}"))
+
+    # -- internals -------------------------------------------------------------------------
+    def _mark(self) -> str:
+        return _MARK.format(self._count)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # crash has exited: the read that follows sees EOF and says why
+
+    def _read_until(self, mark: str, timeout: float, what: str) -> tuple[str, bool]:
+        """Read crash's output up to the line ``mark``; (text, False) if crash exited first."""
+        needle = (mark + "\n").encode()
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            pos = self._buf.find(needle)
+            if pos >= 0:
+                text, self._buf = self._buf[:pos], self._buf[pos + len(needle):]
+                return text.decode(errors="replace"), True
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self._buf) > _MAX_OUTPUT:
+                self._kill()
+                text = self._buf.decode(errors="replace")
+                self._transcript(f"crash> {what}\n{text}\n# TIMEOUT after {timeout:g} s")
+                phase = "start-up" if what == "start" else f"command {what!r}"
+                raise AnalysisError(
+                    f"crash {phase} did not finish within {timeout:g} s on {self.vmcore.name}",
+                    phase="analysis",
+                    advice="a crash too old for this kernel can loop; a huge dump needs a "
+                           "longer timeout (start_timeout / command_timeout)")
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    self.proc.wait()
+                    text, self._buf = self._buf.decode(errors="replace"), b""
+                    return text, False
+                self._buf += chunk
+
+    def _kill(self) -> None:
+        self._closed = True
+        self.proc.kill()
+        self.proc.wait()
+
+    def _startup_error(self, text: str) -> AnalysisError:
+        code = self.proc.returncode
+        for pattern, advice in STARTUP_PROBLEMS:
+            m = pattern.search(text)
+            if m:
+                line = _line_of(text, m.start())
+                if str(self.vmcore) in line and "-dbg" in advice:  # the vmcore's format
+                    advice = STARTUP_PROBLEMS[2][1]
+                return AnalysisError(f"crash cannot open {self.vmcore.name} with "
+                                     f"{self.vmlinux.name}: {line}", phase="analysis",
+                                     advice=advice)
+        return AnalysisError(f"crash exited with {code} before its prompt: {_last_line(text)}",
+                             phase="analysis",
+                             advice="see crash-session.txt in the artifacts; run the same "
+                                    f"crash by hand: {' '.join(self.crash.argv)} "
+                                    f"{self.vmlinux} {self.vmcore}")
+
+    def _transcript(self, text: str) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "crash-session.txt", "a") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+    def _save(self, index: int, command: str, text: str) -> None:
+        if self.out_dir is None:
+            return
+        name = re.sub(r"[^A-Za-z0-9]+", "_", command).strip("_")[:60]
+        (self.out_dir / f"crash-{index:02d}-{name}.txt").write_text(text)
+
+
+def _line_of(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start:end if end >= 0 else None].strip()
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.search(r"crash: |error|cannot|do not match|invalid", line, re.I):
+            return line
+    return lines[-1] if lines else "(no output)"

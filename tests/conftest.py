@@ -1,0 +1,64 @@
+"""Shared fixtures of the test suite: real dumps made once per session on QEMU."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.crashtool import CrashTool, install_crash
+from pytest_kdump.image import cache_dir, current_image
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = ROOT / "labgrid-envs" / "qemu-x86_64.yaml"
+# (name, trigger): a sysrq panic and an oops inside a module (exception RIP frame)
+DUMPS = (("sysrq", "sysrq"), ("module-null", "module:null"))
+
+
+@dataclass(frozen=True)
+class RealDump:
+    """A vmcore written by this project's crash kernel, with the vmlinux that matches it."""
+
+    name: str
+    vmlinux: Path
+    vmcore: Path
+    crash: CrashTool
+
+
+@pytest.fixture(scope="session")
+def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
+    """A sysrq dump and a module NULL-dereference dump, made on one QEMU board.
+
+    ``PYTEST_KDUMP_TEST_DUMPS=DIR`` reuses dumps made earlier (``DIR/sysrq/vmcore``,
+    ``DIR/module-null/vmcore``) to save the ~45 s of QEMU while developing; CI makes them.
+    """
+    crash = install_crash(cache_dir())
+    reuse = os.environ.get("PYTEST_KDUMP_TEST_DUMPS")
+    if reuse:
+        vmlinux = current_image().vmlinux
+        return {name: RealDump(name, vmlinux, Path(reuse) / name / "vmcore", crash)
+                for name, _ in DUMPS}
+    from pytest_kdump.environment import open_session
+
+    base = tmp_path_factory.mktemp("real-dumps")
+    old = os.environ.get("LG_KDUMP_RUN")
+    os.environ["LG_KDUMP_RUN"] = str(base)
+    try:
+        env, session = open_session(ENV, base / "artifacts", crash=crash)
+    finally:
+        if old is None:
+            del os.environ["LG_KDUMP_RUN"]
+        else:
+            os.environ["LG_KDUMP_RUN"] = old
+    dumps = {}
+    try:
+        for name, trigger in DUMPS:
+            kdump = session.for_test(base / "artifacts" / name)
+            result = kdump.trigger_crash(trigger, commands=["sys"])
+            dumps[name] = RealDump(name, session.vmlinux, result.vmcore, crash)
+    finally:
+        session.close()
+        env.cleanup()
+    return dumps
