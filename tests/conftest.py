@@ -62,3 +62,20 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
         session.close()
         env.cleanup()
     return dumps
+
+
+@pytest.fixture(scope="session")
+def other_build_vmlinux(real_dumps, tmp_path_factory) -> Path:
+    """The dump's debug vmlinux with another build date in its linux_banner, as a rebuild of
+    the same release would have (same build ID: only the banner tells them apart)."""
+    vmlinux = real_dumps["sysrq"].vmlinux
+    data = bytearray(vmlinux.read_bytes())
+    start = 0
+    while (start := data.find(b"Linux version ", start)) >= 0:
+        end = data.find(b"\0", start)
+        if b"(" in data[start:end]:  # the banner, not a format string
+            data[end - 2:end - 1] = b"9" if data[end - 2:end - 1] != b"9" else b"8"
+        start = end
+    other = tmp_path_factory.mktemp("other-build") / "vmlinux-other-build"
+    other.write_bytes(data)
+    return other

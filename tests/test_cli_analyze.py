@@ -30,7 +30,7 @@ def test_batch_reports_a_bad_dump_and_analyses_the_rest(real_dumps, tmp_path):
     assert records[1]["phase"] == "analysis" and "truncated" in records[1]["error"]
     assert records[1]["advice"]
     assert records[2]["crashing_task"]["command"] == "insmod"
-    assert "kdump_crash_null (exception)" in " ".join(records[2]["backtrace"])
+    assert "#6 kdump_crash_null [kdump_crash] (exception)" in records[2]["backtrace"]
     script = {c["command"]: c for c in records[2]["script"]}
     assert "kdump_crash_null" in script["bt"]["output"] and script["kmem -i"]["error"] is None
     assert "[3/3]" in proc.stderr  # progress

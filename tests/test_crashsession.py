@@ -10,8 +10,9 @@ import pytest
 
 from pytest_kdump import analysis
 from pytest_kdump.crashsession import CrashSession
-from pytest_kdump.crashtool import CrashTool
+from pytest_kdump.crashtool import CrashTool, find_crash
 from pytest_kdump.errors import AnalysisError, CrashCommandError, ToolError, VmcoreError
+from pytest_kdump.image import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,6 +130,9 @@ def test_missing_crash_binary(real_dumps, tmp_path):
     with pytest.raises(ToolError) as info:
         CrashSession(tool, dump.vmlinux, dump.vmcore)
     assert "cannot run crash" in info.value.message and "setup-crash" in info.value.advice
+    with pytest.raises(ToolError, match="not found or not executable") as info:
+        find_crash(str(tmp_path / "no-crash-here"), cache_dir())
+    assert info.value.advice
 
 
 def test_missing_vmlinux_and_vmcore(real_dumps, tmp_path):
@@ -157,3 +161,12 @@ def test_truncated_vmcore(real_dumps, tmp_path):
     with pytest.raises(VmcoreError) as info:
         CrashSession(dump.crash, dump.vmlinux, cut)
     assert "truncated" in info.value.message and info.value.phase == "analysis"
+
+
+def test_vmlinux_of_another_build(real_dumps, other_build_vmlinux):
+    dump = real_dumps["sysrq"]
+    with pytest.raises(AnalysisError) as info:
+        analysis.analyze(dump.crash, other_build_vmlinux, dump.vmcore, ["sys"])
+    assert info.value.phase == "analysis"
+    assert "kernel version inconsistency" in info.value.message
+    assert "does not match" in info.value.advice
