@@ -31,6 +31,7 @@ _MAX_OUTPUT = 256 << 20  # a command printing more than this is stopped
 
 MISMATCH_ADVICE = ("the vmlinux does not match the kernel that wrote the vmcore: use the debug "
                    "vmlinux of exactly that kernel build (linux-image-<release>-dbg)")
+_MISMATCH_WARNING = re.compile(r"kernel version inconsistency between vmlinux and dumpfile")
 # crash's start-up complaints → what to do. The first that matches wins.
 STARTUP_PROBLEMS = [
     (re.compile(r"vmlinux and \S+ do not match|kernel version inconsistency between vmlinux "
@@ -117,6 +118,11 @@ class CrashSession:
         self._transcript(f"# crash start-up ({self.start_seconds} s)\n{text}")
         if not ok:
             raise self._startup_error(text)
+        if _MISMATCH_WARNING.search(text):  # crash goes on, but its answers would be wrong
+            self._kill()
+            raise AnalysisError(f"crash: {_MISMATCH_WARNING.search(text).group(0)} "
+                                f"({self.vmlinux} vs {self.vmcore})", phase="analysis",
+                                advice=MISMATCH_ADVICE)
         self._ready = True
         return self
 

@@ -176,6 +176,8 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
         if record.get(key) is not None:
             request.node.user_properties.append((f"kdump_{key}", record[key]))
+    if record.get("analysis"):
+        request.node.user_properties.append(("kdump_backend", record["analysis"]["backend"]))
     request.node.user_properties.append(("kdump_artifacts", str(folder)))
 
 

@@ -48,3 +48,15 @@ def test_bad_env_file_is_a_usage_error(pytester, tmp_path):
     result = pytester.runpytest_subprocess("--lg-env", str(bad), "-p", "no:cacheprovider")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*is not valid YAML*", "*What to check: fix the YAML syntax*"])
+
+
+def test_bad_backend_is_a_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "-o", "kdump_backend=gdb",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*kdump_backend = 'gdb': choose one of crash, drgn*"])
+    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "--kdump-backend", "gdb",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--kdump-backend: invalid choice: 'gdb'*"])
