@@ -253,7 +253,8 @@ class _BtBuilder:
         self.regs.update(_REGISTER.findall(line))
 
     def source(self, path: str, line: str) -> None:
-        if self.frames and self.regs is None:
+        self.flush()  # after a register block: the source of its exception frame
+        if self.frames:
             self.frames[-1] = replace(self.frames[-1], source=f"{path}:{line}")
 
     def flush(self) -> None:
@@ -297,10 +298,11 @@ def parse_bt(text: str) -> list[Backtrace]:
             cur = _BtBuilder(task)
             continue
         if m := _FRAME.match(line):
-            level, stack, function, address, module = m.groups()
+            level, stack, symbol, address, module = m.groups()
+            function, offset, _ = _symbol(symbol)  # ``bt -s`` prints func+off
             cur = cur or _BtBuilder(None)
             cur.frame(Frame(level=int(level), function=function, address=address,
-                            module=module, stack=stack))
+                            module=module, stack=stack, offset=offset))
         elif m := _EXC_RIP.match(line):
             cur = cur or _BtBuilder(None)
             cur.exception(m.group(1))
@@ -494,8 +496,7 @@ def parse_mod(text: str) -> list[Module]:
         size = _int(row.get("SIZE"))
         if size is None or "NAME" not in row:
             continue
-        tail = _MOD_TAIL.match(row.get("OBJECT_FILE", ""))
-        obj, debuginfo = tail.groups() if tail else ("", None)
+        obj, debuginfo = _MOD_TAIL.match(row.get("OBJECT_FILE", "")).groups()
         modules.append(Module(
             name=row["NAME"], size=size, address=row.get("MODULE"),
             base=row.get("BASE") or row.get("TEXT_BASE"),
@@ -538,7 +539,8 @@ class MemInfo:
         row = self.rows.get("TOTAL MEM")
         if not row or not row.pages or not row.total_bytes:
             return None
-        return 1 << round(math.log2(row.total_bytes / row.pages))
+        shift = round(math.log2(row.total_bytes / row.pages))
+        return 1 << shift if shift >= 0 else None
 
     def bytes(self, name: str) -> int | None:
         """The bytes of row ``name``, or None if there is no such row."""
@@ -801,7 +803,7 @@ def c_string(value: str) -> str | None:
         if m.group(1) is not None:
             parts.append(_unescape(m.group(1)))
         else:
-            parts.append(_unescape(m.group(2)) * int(m.group(3)))
+            parts.append(_unescape(m.group(2)) * min(int(m.group(3)), 1 << 20))
         pos = m.end()
     return "".join(parts).split("\0", 1)[0]
 
@@ -809,13 +811,14 @@ def c_string(value: str) -> str | None:
 def c_int(value: str) -> int | None:
     """gdb's display of an integer or pointer as an int: ``99``, ``-1``, ``0x0``,
     ``(struct task_struct *) 0xffff...``, ``99 'c'``. None otherwise."""
-    text = re.sub(r"^\([^()]*\)\s*", "", value.strip().rstrip(",").strip())
+    # a cast, possibly with one level of nested parentheses: "(void (*)()) 0xffff..."
+    text = re.sub(r"^\((?:[^()]|\([^()]*\))*\)\s*", "", value.strip().rstrip(",").strip())
     m = re.match(r"^(-?(?:0x[0-9a-fA-F]+|\d+))(?:\s|$)", text)
     return _int(m.group(1)) if m else None
 
 
 _STRUCT_OPEN = re.compile(r"^(?:struct|union)\s+\S+\s*\{$")
-_STRUCT_FIELD = re.compile(r"^([\w\[\]]+) = (.*?),?$")
+_STRUCT_FIELD = re.compile(r"^([\w.\[\]]+) = (.*?),?$")  # "se.on_rq = 1," for asked members
 
 
 def parse_struct(text: str) -> dict[str, str]:
@@ -902,8 +905,8 @@ def command_error(command: str, text: str) -> str | None:
     """
     words = re.split(r"[\s/|]+", command.strip())
     names = {"crash", words[0]} if words and words[0] else {"crash"}
-    if words[0] == "foreach" and len(words) > 1:
-        names.add(words[1])
+    if words[0] == "foreach":  # "foreach UN bt": the errors name the command, not the filter
+        names.update(w for w in words[1:] if w.isalpha() and w.islower())
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("WARNING:"):

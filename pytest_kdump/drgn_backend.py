@@ -171,11 +171,13 @@ def _add_module_kallsyms(prog: drgn.Program) -> None:
 
 
 def _frames(prog: drgn.Program, trace: drgn.StackTrace) -> list[Frame]:
-    """One Frame per real stack frame, innermost first, as crash's ``bt`` lists them.
+    """One Frame per real stack frame, innermost first.
 
     drgn lists inlined calls as frames of their own (same pc); they are folded into the
     function they were inlined in, whose ELF symbol names the frame (``__handle_sysrq.cold``,
-    as crash says). Frames in user space end the list.
+    as crash says). Frames in user space end the list. Where crash differs: it starts at
+    ``machine_kexec``; on an NMI it skips ``nmi_panic.cold`` and names asm labels by the
+    nearest preceding symbol (``end_repeat_nmi`` where drgn says ``asm_exc_nmi``).
     """
     frames: list[Frame] = []
     inline: list[str] = []
@@ -299,7 +301,7 @@ def _analyze(drgn: Any, vmlinux: Path, vmcore: Path, out_dir: Path | None,
              started: float) -> Analysis:
     from drgn.helpers.linux.cpumask import num_online_cpus
     from drgn.helpers.linux.panic import tainted
-    from drgn.helpers.linux.printk import get_dmesg, get_printk_records
+    from drgn.helpers.linux.printk import get_dmesg
     from drgn.helpers.linux.sched import loadavg
 
     prog = _open(vmlinux, vmcore)
@@ -308,11 +310,10 @@ def _analyze(drgn: Any, vmlinux: Path, vmcore: Path, out_dir: Path | None,
     stack = thread.stack_trace()
     backtrace = _frames(prog, stack)
     crashing = _task(prog, thread.object, active=True)
-    tasks = [t if t.task != crashing.task else crashing for t in _tasks(prog)]
+    tasks = _tasks(prog)
     modules = _modules(prog)
     log = get_dmesg(prog).decode(errors="replace")
-    lines = [line for r in get_printk_records(prog)
-             for line in r.text.decode(errors="replace").splitlines()]
+    lines = [re.sub(r"^\[[^\]]*\] ?", "", line) for line in log.splitlines()]
     message, panic_field = panic_from_log(lines)
     if not message:
         from drgn.helpers.linux.panic import panic_message

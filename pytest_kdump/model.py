@@ -15,7 +15,12 @@ class Frame:
     ``exception`` marks crash's ``[exception RIP: func+off]`` frame (where the CPU faulted);
     its registers are in ``registers``. ``address`` is the frame's code address (hex, no
     ``0x``); ``offset`` the ``+N`` part when the backend gives one; ``source`` is
-    ``file:line`` when the backend knows it (drgn).
+    ``file:line`` when the backend knows it (drgn; crash with ``bt -l``).
+
+    The backends differ in details: crash gives an exception frame the level of the frame
+    before it and prints registers at their own width (``CS: 0010``); drgn numbers frames in
+    sequence, prints 16 hex digits and its ``stack`` is the frame's stack pointer where crash
+    shows the slot of the return address (8 bytes lower on x86_64).
     """
 
     level: int
@@ -76,8 +81,8 @@ class Analysis:
     task list, the modules and the kernel log.
 
     ``outputs`` holds each command's raw text (crash backend) or each query's text (drgn);
-    ``flags`` the backend's remarks about the dump (``PARTIAL DUMP`` for a filtered
-    makedumpfile dump, ``TAINTED``...).
+    ``flags`` the backend's remarks about the dump: crash's ``TAINTED`` and ``PARTIAL DUMP``
+    (a filtered makedumpfile dump); drgn gives ``TAINTED`` only.
     """
 
     kernel_release: str

@@ -82,6 +82,7 @@ class KdumpSession:
     def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
                  artifacts_root: Path, target: Any = None, backend: str = "crash") -> None:
         self.backend = backend
+        self.open_crashes: list[Crash] = []  # crash sessions to close at the latest in close()
         self.cycle = cycle
         self.target = target
         self.crash = crash
@@ -141,6 +142,11 @@ class KdumpSession:
             strategy.status = type(status)["unknown"]
 
     def close(self) -> None:
+        """Close the crash sessions still open (scripts that never call ``finish``) and the
+        board's engine."""
+        for crash in self.open_crashes:
+            crash.close()
+        self.open_crashes.clear()
         self.cycle.close()
 
 
@@ -229,6 +235,7 @@ class Kdump:
         crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts,
                       tool=self.session.crash, vmlinux=vmlinux, _session=pending.session)
         self.crashes.append(crash)
+        self.session.open_crashes.append(crash)
         return crash
 
     def _check_expected(self, trig: Trigger, dump: DumpResult, expect: str | None) -> None:
@@ -280,6 +287,9 @@ class Kdump:
         self.cycle.detach_log(self.console_log)
         for crash in self.crashes:
             crash.close()
+        mine = {id(c) for c in self.crashes}
+        self.session.open_crashes[:] = [c for c in self.session.open_crashes
+                                        if id(c) not in mine]
         record: dict[str, Any] = {
             "test": self.name,
             "outcome": outcome,

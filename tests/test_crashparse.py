@@ -198,7 +198,8 @@ def test_bt_802_has_bogus_frames() -> None:
 
 @pytest.mark.parametrize("dump", DUMPS)
 def test_bt_a_equals_bt_on_one_cpu(dump: str) -> None:
-    assert cp.parse_bt(_read(dump, "bt_a.txt")) == cp.parse_bt(_read(dump, "bt.txt"))
+    traces = cp.parse_bt(_read(dump, "bt_a.txt"))
+    assert len(traces) == 1 and traces == cp.parse_bt(_read(dump, "bt.txt"))
 
 
 @pytest.mark.parametrize("dump", DUMPS)
@@ -737,3 +738,57 @@ def test_command_error_forms(command: str, text: str, error: str | None) -> None
 def test_model_types_are_reexported() -> None:
     from pytest_kdump import model
     assert (cp.Frame, cp.Task, cp.Module) == (model.Frame, model.Task, model.Module)
+
+
+# --- more real outputs: an NMI panic and crash's other output forms ---------------------------
+
+def test_struct_with_asked_nested_members() -> None:
+    fields = cp.parse_struct(_read("module-bug-8.0.6",
+                                   "struct_task_struct_se_on_rq_pid_TASK.txt"))
+    assert fields == {"se.on_rq": "1", "pid": "109"}
+    fields = cp.parse_struct(_read("nmi-8.0.6", "struct_task_struct_se_load_cpus_mask_TASK.txt"))
+    assert fields["se.load.weight"] == "1048576" and fields["se.load.inv_weight"] == "4194304"
+    assert fields["cpus_mask.bits"].startswith("{1, 18446744073709551615")
+    assert "weight" not in fields
+
+
+def test_bt_s_offsets() -> None:
+    (trace,) = cp.parse_bt(_read("module-bug-8.0.6", "bt_s.txt"))
+    first = trace.frames[0]
+    assert (first.function, first.offset) == ("machine_kexec", 447)
+    assert trace.functions == cp.parse_bt(_read("module-bug-8.0.6", "bt.txt"))[0].functions
+
+
+def test_nmi_panic_bt_with_source_lines() -> None:
+    (trace,) = cp.parse_bt(_read("nmi-8.0.6", "bt_l.txt"))
+    assert trace.task.command == "swapper/0" and trace.task.pid == 0
+    exc = trace.exception
+    assert (exc.function, exc.offset) == ("native_safe_halt", 11)
+    # the source line crash prints after the register block is the exception frame's
+    assert exc.source.endswith("arch/x86/include/asm/irqflags.h:52")
+    assert trace.frames[2].source.endswith("kernel/panic.c:250")
+    assert [f.function for f in trace.frames] == cp.parse_bt(
+        _read("nmi-8.0.6", "bt.txt"))[0].functions
+    info = cp.parse_sys(_read("nmi-8.0.6", "sys.txt"))
+    assert info.panic_message == "NMI: Not continuing"
+
+
+def test_p_function_pointer() -> None:
+    result = cp.parse_p(_read("nmi-8.0.6", "p_pc.txt"))
+    assert result.as_int is not None and f"{result.as_int:x}" == "ffffffffb596475a"
+
+
+def test_foreach_filter_errors_name_the_command() -> None:
+    assert cp.command_error("foreach UN bt", "bt: invalid task\n") == "bt: invalid task"
+    assert cp.command_error("foreach UN bt", "UN: x\n") is None
+    text = _read("module-bug-8.0.6", "foreach_UN_bt.txt")
+    assert cp.command_error("foreach UN bt", text) is None
+
+
+def test_kmem_garbage_page_size() -> None:
+    info = cp.parse_kmem_i("    TOTAL MEM    87553       3 KB         ----\n")
+    assert info.page_size is None and info.total_mem_bytes == 3 << 10
+
+
+def test_c_string_repeat_is_capped() -> None:
+    assert cp.c_string("'\\000' <repeats 99999999999 times>") == ""
