@@ -24,45 +24,55 @@ BACKENDS = ("crash", "drgn")
 DEFAULT_COMMANDS = ("sys", "bt", "ps", "log", "mod")
 
 
-def from_session(session: CrashSession, commands: list[str] | tuple[str, ...] = DEFAULT_COMMANDS
+def from_session(session: CrashSession, commands: list[str] | tuple[str, ...] = ()
                  ) -> Analysis:
-    """Run ``commands`` in an open crash session and build the :class:`Analysis` from the
-    outputs of ``sys``, ``bt``, ``ps``, ``log`` and ``mod`` (those that were asked for)."""
+    """Run ``sys, bt, ps, log, mod`` and the extra ``commands`` in an open crash session and
+    build the :class:`Analysis`; every command's raw text is in ``outputs``."""
     started = time.monotonic()
     session.wait_ready()
-    outputs = {c: session.run(c) for c in dict.fromkeys(commands)}
-    sysinfo = cp.parse_sys(outputs.get("sys", ""))
-    if "sys" in outputs and not sysinfo.release:
+    outputs = {c: session.run(c) for c in dict.fromkeys([*DEFAULT_COMMANDS, *commands])}
+    sysinfo = cp.parse_sys(outputs["sys"])
+    if not sysinfo.release:
         raise AnalysisError(f"crash's 'sys' on {session.vmcore.name} shows no kernel release: "
                             f"{cp.command_error('sys', outputs['sys']) or outputs['sys'][:200]!r}",
                             phase="analysis", advice="see crash-session.txt in the artifacts")
-    traces = cp.parse_bt(outputs.get("bt", ""))
+    traces = cp.parse_bt(outputs["bt"])
     trace = traces[0] if traces else None
-    modules = cp.parse_mod(outputs.get("mod", ""))
+    tasks = cp.parse_ps(outputs["ps"])
+    modules = cp.parse_mod(outputs["mod"])
+    crashing = trace.task if trace else None
+    if crashing is not None:  # ps knows more of it (state, parent, active mark) than bt
+        crashing = next((t for t in tasks if (t.pid, t.task) == (crashing.pid, crashing.task)),
+                        crashing)
     warnings = list(session.warnings) + list(sysinfo.warnings)
-    problem = known_problem(session.crash.version, sysinfo.release) if sysinfo.release else None
+    problem = known_problem(session.crash.version, sysinfo.release)
     if problem:
         warnings.append(problem)
     return Analysis(
         kernel_release=sysinfo.release, panic_message=sysinfo.panic_message,
-        crashing_task=trace.task if trace else None,
+        crashing_task=crashing,
         # crash names no module on the exception frame: found from the modules' ranges
         backtrace=cp.resolve_modules(list(trace.frames), modules) if trace else [],
-        tasks=cp.parse_ps(outputs.get("ps", "")), tool_version=session.crash.version,
+        tasks=tasks, tool_version=session.crash.version,
         seconds=round(session.start_seconds + time.monotonic() - started, 2), backend="crash",
-        modules=modules, log=outputs.get("log", ""),
-        flags=list(sysinfo.flags), sys=dict(sysinfo.fields), warnings=warnings,
-        outputs=outputs)
+        modules=modules, log=outputs["log"], flags=list(sysinfo.flags),
+        sys=dict(sysinfo.fields), warnings=warnings, outputs=outputs)
 
 
 class PendingAnalysis:
-    """An analysis under way; :meth:`result` waits for it."""
+    """An analysis under way; :meth:`result` waits for it. A context manager: leaving it
+    closes the crash session."""
 
     def __init__(self, backend: str, crash: CrashTool | None, vmlinux: Path, vmcore: Path,
-                 commands: list[str], out_dir: Path | None, timeout: float) -> None:
+                 commands: list[str], out_dir: Path | None, timeout: float,
+                 start_timeout: float) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown analysis backend {backend!r}",
                               advice=f"choose one of {', '.join(BACKENDS)}")
+        if backend == "drgn" and commands:
+            raise ConfigError(f"crash commands {commands} need the crash backend",
+                              advice="with drgn, ask crash through crash.session.run(...), "
+                                     "or choose the crash backend")
         self.backend = backend
         self.vmlinux, self.vmcore, self.out_dir = Path(vmlinux), Path(vmcore), out_dir
         self.commands = commands
@@ -72,7 +82,7 @@ class PendingAnalysis:
                 raise ConfigError("the crash backend needs a crash tool",
                                   advice="run `pytest-kdump setup-crash`")
             self.session = CrashSession(crash, vmlinux, vmcore, out_dir=out_dir,
-                                        start_timeout=timeout, command_timeout=timeout)
+                                        start_timeout=start_timeout, command_timeout=timeout)
 
     def result(self) -> Analysis:
         if self.session is not None:
@@ -88,21 +98,29 @@ class PendingAnalysis:
         if self.session is not None:
             self.session.close()
 
+    def __enter__(self) -> PendingAnalysis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def start(crash: CrashTool | None, vmlinux: Path, vmcore: Path,
           commands: list[str] | None = None, out_dir: Path | None = None,
-          timeout: float = 300, backend: str = "crash") -> PendingAnalysis:
-    """Open the backend on the dump; ``.result()`` waits and parses."""
-    return PendingAnalysis(backend, crash, Path(vmlinux), Path(vmcore),
-                           list(commands or DEFAULT_COMMANDS), out_dir, timeout)
+          timeout: float = 300, backend: str = "crash",
+          start_timeout: float | None = None) -> PendingAnalysis:
+    """Open the backend on the dump; ``.result()`` waits and parses. ``commands``: crash
+    commands to run besides ``sys, bt, ps, log, mod``; ``timeout`` bounds each command and,
+    unless ``start_timeout`` is given, crash's start-up."""
+    return PendingAnalysis(backend, crash, Path(vmlinux), Path(vmcore), list(commands or ()),
+                           out_dir, timeout, start_timeout or timeout)
 
 
 def analyze(crash: CrashTool | None, vmlinux: Path, vmcore: Path,
             commands: list[str] | None = None, out_dir: Path | None = None,
-            timeout: float = 300, backend: str = "crash") -> Analysis:
+            timeout: float = 300, backend: str = "crash",
+            start_timeout: float | None = None) -> Analysis:
     """Analyse the dump with one backend and close it."""
-    pending = start(crash, vmlinux, vmcore, commands, out_dir, timeout, backend)
-    try:
+    with start(crash, vmlinux, vmcore, commands, out_dir, timeout, backend,
+               start_timeout) as pending:
         return pending.result()
-    finally:
-        pending.close()

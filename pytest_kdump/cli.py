@@ -61,12 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--backend", choices=analysis.BACKENDS, default="crash",
                     help="crash (default) or drgn (pip install 'pytest-kdump[drgn]')")
     an.add_argument("--crash", metavar="PATH", help="crash binary (default: the installed one)")
-    an.add_argument("--commands", default=",".join(analysis.DEFAULT_COMMANDS),
-                    help="comma-separated crash commands of the summary (default: %(default)s)")
+    an.add_argument("--commands", metavar="CMD,CMD",
+                    help="comma-separated crash commands to run and print besides "
+                         f"{', '.join(analysis.DEFAULT_COMMANDS)} (e.g. 'kmem -i,files 1')")
     an.add_argument("--out", type=Path, metavar="DIR",
                     help="folder for each dump's crash transcript and outputs")
-    an.add_argument("--timeout", type=float, default=300,
-                    help="seconds for crash to load a dump, and per command (default: 300)")
+    an.add_argument("--start-timeout", type=float, default=300, metavar="S",
+                    help="seconds for crash to load a dump (default: 300)")
+    an.add_argument("--timeout", type=float, default=120, metavar="S",
+                    help="seconds per crash command (default: 120)")
     an.add_argument("--json", action="store_true", help="one JSON summary per dump and line")
     oops = sub.add_parser("oops", help="print the kernel crash reports found in a console log")
     oops.add_argument("logfile", type=Path)
@@ -146,11 +149,13 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.script and not args.script.is_file():
         raise ConfigError(f"crash script not found: {args.script}",
                           advice="give a file of crash commands, one per line")
+    if args.commands and args.backend != "crash":
+        raise ConfigError("--commands runs crash commands: use it with --backend crash")
     crash = None
     if args.backend == "crash":
         crash = find_crash(args.crash, image.cache_dir()) if args.crash else \
             (installed_crash(image.cache_dir()) or find_crash(None, image.cache_dir()))
-    commands = [c.strip() for c in args.commands.split(",") if c.strip()]
+    commands = [c.strip() for c in (args.commands or "").split(",") if c.strip()]
     failures = 0
     total = len(args.vmcores)
     for i, vmcore in enumerate(args.vmcores, 1):
@@ -158,23 +163,31 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"pytest-kdump: [{i}/{total}] {vmcore}", file=sys.stderr, flush=True)
         try:
             result, script = _analyze_one(crash, args, vmcore, commands, out)
-        except KdumpError as exc:
+        except (KdumpError, OSError) as exc:
             failures += 1
+            err = exc if isinstance(exc, KdumpError) else KdumpError(
+                f"cannot read {vmcore}: {exc}", phase="analysis",
+                advice="check the file's permissions")
             if args.json:
-                print(json.dumps({"vmcore": str(vmcore), "ok": False, "phase": exc.phase,
-                                  "error": exc.message, "advice": exc.advice}), flush=True)
+                print(json.dumps({"vmcore": str(vmcore), "ok": False, "phase": err.phase,
+                                  "error": err.message, "advice": err.advice}), flush=True)
             else:
-                print(f"== {vmcore}: FAILED\n{exc}\n", flush=True)
+                print(f"== {vmcore}: FAILED\n{err}\n", flush=True)
             continue
+        fatal = next((c for c in script or [] if c.fatal), None)
+        failures += fatal is not None
+        extra = {c: result.outputs[c] for c in commands}
         if args.json:
-            record = {"vmcore": str(vmcore), "ok": True, **result.summary()}
+            record = {"vmcore": str(vmcore), "ok": fatal is None, **result.summary()}
+            if extra:
+                record["outputs"] = extra
             if script is not None:
                 record["script"] = [asdict(c) for c in script]
             print(json.dumps(record, default=str), flush=True)
         else:
             print(f"== {vmcore}\n{result}", flush=True)
-            for c in script or []:
-                print(f"crash> {c.command}\n{c.output.rstrip()}")
+            for c in [*(CommandOutput(k, v) for k, v in extra.items()), *(script or [])]:
+                print(f"crash> {c.command}\n{(c.error if c.fatal else c.output).rstrip()}")
             print(flush=True)
     if not args.json:
         print(f"{total} dump(s): {total - failures} analysed, {failures} failed")
@@ -184,13 +197,11 @@ def _analyze(args: argparse.Namespace) -> int:
 def _analyze_one(crash: CrashTool | None, args: argparse.Namespace, vmcore: Path,
                  commands: list[str], out: Path | None
                  ) -> tuple[analysis.Analysis, list[CommandOutput] | None]:
-    pending = analysis.start(crash, args.vmlinux, vmcore, commands, out_dir=out,
-                             timeout=args.timeout, backend=args.backend)
-    try:
+    with analysis.start(crash, args.vmlinux, vmcore, commands, out_dir=out,
+                        timeout=args.timeout, backend=args.backend,
+                        start_timeout=args.start_timeout) as pending:
         result = pending.result()
         script = pending.session.run_script(args.script) if args.script else None
-    finally:
-        pending.close()
     return result, script
 
 

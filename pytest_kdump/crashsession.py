@@ -17,35 +17,40 @@ import re
 import select
 import subprocess
 import time
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import crashparse as cp
 from .crashtool import CrashTool
-from .errors import AnalysisError, CrashCommandError, ToolError, VmcoreError
-from .vmcore import check_vmcore
+from .errors import AnalysisError, CrashCommandError, ToolError
+from .vmcore import check_inputs
 
 _MARK = "@@PYTEST-KDUMP-{}@@"
 _MAX_OUTPUT = 256 << 20  # a command printing more than this is stopped
 
 MISMATCH_ADVICE = ("the vmlinux does not match the kernel that wrote the vmcore: use the debug "
                    "vmlinux of exactly that kernel build (linux-image-<release>-dbg)")
+DEBUGINFO_ADVICE = ("use the debug vmlinux of the dump's kernel (linux-image-<release>-dbg: "
+                    "usr/lib/debug/boot/vmlinux-<release>), not the compressed kernel image")
+VMCORE_ADVICE = ("the vmcore is damaged or truncated: fetch it again and check that the crash "
+                 "kernel reported the dump complete (DUMP-OK)")
+# crash warns about this and goes on; its answers would be wrong, so it is an error here
 _MISMATCH_WARNING = re.compile(r"kernel version inconsistency between vmlinux and dumpfile")
+# "crash: PATH: not a supported file format": crash names the file it cannot read
+_BAD_FILE = re.compile(r"crash: (.+?): not a supported file format")
 # crash's start-up complaints → what to do. The first that matches wins.
 STARTUP_PROBLEMS = [
-    (re.compile(r"vmlinux and \S+ do not match|kernel version inconsistency between vmlinux "
-                r"and dumpfile|cannot determine base kernel version|invalid kernel virtual "
-                r"address: \w+\s+type: \"(?:possible|cpu_possible)"),
+    (re.compile(rf"vmlinux and \S+ do not match|{_MISMATCH_WARNING.pattern}|cannot determine "
+                r"base kernel version|invalid kernel virtual address: \w+\s+type: "
+                r"\"(?:possible|cpu_possible)"),
      MISMATCH_ADVICE),
-    (re.compile(r"no debugging data available|no \.debug_info|cannot find debuginfo|"
-                r"not a supported file format|vmlinux: not a"),
-     "the vmlinux has no debugging data: use the -dbg package's vmlinux (usr/lib/debug/boot/"
-     "vmlinux-<release>), not the compressed kernel image"),
+    (re.compile(r"no debugging data available|no \.debug_info|cannot find debuginfo"),
+     f"the vmlinux has no debugging data: {DEBUGINFO_ADVICE}"),
     (re.compile(r"not a supported dumpfile|invalid kdump header|read error|seek error|"
                 r"truncated|cannot read|page excluded|incomplete"),
-     "the vmcore is damaged or truncated: fetch it again and check that the crash kernel "
-     "reported the dump complete (DUMP-OK)"),
+     VMCORE_ADVICE),
     (re.compile(r"machine type mismatch"),
      "this crash reads dumps of its own architecture only: use a crash built for the "
      "board's architecture (see FACTS: qemu-user or a cross-built crash) or the drgn backend"),
@@ -60,6 +65,7 @@ class CommandOutput:
     output: str
     error: str | None = None
     seconds: float = 0.0
+    fatal: bool = False  # the error ended the session (timeout, crash died)
 
 
 class CrashSession:
@@ -74,15 +80,7 @@ class CrashSession:
                  out_dir: Path | None = None, start_timeout: float = 300.0,
                  command_timeout: float = 120.0) -> None:
         self.crash, self.vmlinux, self.vmcore = crash, Path(vmlinux), Path(vmcore)
-        for path, what in ((self.vmlinux, "vmlinux"), (self.vmcore, "vmcore")):
-            if not path.is_file():
-                raise AnalysisError(f"{what} not found: {path}", phase="analysis",
-                                    advice=f"give the path of the {what}")
-        try:
-            self.vmcore_info = check_vmcore(self.vmcore)
-        except VmcoreError as exc:
-            exc.phase = "analysis"
-            raise
+        self.vmcore_info = check_inputs(self.vmlinux, self.vmcore)
         self.out_dir = out_dir
         self.start_timeout = start_timeout
         self.command_timeout = command_timeout
@@ -93,7 +91,7 @@ class CrashSession:
         self._count = 0
         self._ready = False
         self._closed = False
-        self._buf = b""
+        self._buf = bytearray()
         self._started = time.monotonic()
         argv = [*crash.argv, "-s", str(self.vmlinux), str(self.vmcore)]
         try:
@@ -103,6 +101,8 @@ class CrashSession:
             raise ToolError(f"cannot run {crash}: {exc}", phase="analysis",
                             advice="run `pytest-kdump setup-crash`, or give --kdump-crash the "
                                    "path of a runnable crash") from None
+        # a session nobody closes must not leave crash (~400 MB) running until Python exits
+        self._finalizer = weakref.finalize(self, _kill_process, self.proc)
         self._write(f"echo {self._mark()}\n")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -110,6 +110,7 @@ class CrashSession:
         """Wait until crash has loaded the dump and sits at its prompt."""
         if self._ready:
             return self
+        self._check_open()
         text, ok = self._read_until(self._mark(), self.start_timeout, "start")
         self.startup = text
         self.start_seconds = round(time.monotonic() - self._started, 2)
@@ -136,12 +137,9 @@ class CrashSession:
                 self._write("exit\n")
                 self.proc.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
+            pass
         finally:
-            for f in (self.proc.stdin, self.proc.stdout):
-                if f:
-                    f.close()
+            self._finalizer()  # kills crash if it is still there, closes the pipes
 
     def __enter__(self) -> CrashSession:
         return self
@@ -153,18 +151,22 @@ class CrashSession:
     def alive(self) -> bool:
         return not self._closed and self.proc.poll() is None
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AnalysisError(f"the crash session on {self.vmcore.name} is closed",
+                                phase="analysis", advice="start a new CrashSession (a session "
+                                "ends with close() or when a command times out)")
+
     # -- commands --------------------------------------------------------------------------
     def run(self, command: str, timeout: float | None = None) -> str:
         """Run one crash command and return its raw output (errors included as text)."""
         command = command.strip()
         if not command or "\n" in command:
             raise ValueError(f"one crash command per call, got {command!r}")
-        if command.split()[0] in ("q", "quit", "exit"):
+        if _is_exit(command):
             raise ValueError("use close() to end the crash session")
         self.wait_ready()
-        if not self.alive:
-            raise AnalysisError(f"crash session on {self.vmcore.name} is closed",
-                                phase="analysis", advice="start a new CrashSession")
+        self._check_open()
         index = self._count
         self._count += 1
         self._write(f"{command}\necho {_MARK.format(index)}\n")
@@ -193,7 +195,10 @@ class CrashSession:
 
     def run_script(self, script: Path | str) -> list[CommandOutput]:
         """Run a crash command file (one command per line; ``#`` comments, blank lines and a
-        final ``exit``/``q`` are skipped) and return each command's output."""
+        final ``exit``/``q`` are skipped) and return each command's output.
+
+        A command crash reports an error for has it in ``error``; one that ends the session
+        (timeout, crash died) is the last result, with ``fatal`` set."""
         path = Path(script)
         if not path.is_file():
             raise AnalysisError(f"crash script not found: {path}", phase="analysis",
@@ -203,10 +208,15 @@ class CrashSession:
             command = line.strip()
             if not command or command.startswith("#"):
                 continue
-            if command.split()[0] in ("q", "quit", "exit"):
+            if _is_exit(command):
                 break
             started = time.monotonic()
-            text = self.run(command)
+            try:
+                text = self.run(command)
+            except AnalysisError as exc:
+                results.append(CommandOutput(command, "", exc.message,
+                                             round(time.monotonic() - started, 3), fatal=True))
+                break
             results.append(CommandOutput(command, text, cp.command_error(command, text),
                                          round(time.monotonic() - started, 3)))
         return results
@@ -268,12 +278,10 @@ class CrashSession:
         return cp.parse_p(self.check(f"p {expression}"))
 
     def struct(self, type_fields: str, address: str | int) -> dict[str, Any]:
-        addr = f"{address:x}" if isinstance(address, int) else address
-        return cp.parse_struct(self.check(f"struct {type_fields} {addr}"))
+        return cp.parse_struct(self.check(f"struct {type_fields} {_addr(address)}"))
 
     def rd(self, address: str | int, count: int = 1) -> list[cp.MemoryRow]:
-        addr = f"{address:x}" if isinstance(address, int) else address
-        return cp.parse_rd(self.check(f"rd {addr} {count}"))
+        return cp.parse_rd(self.check(f"rd {_addr(address)} {count}"))
 
     # -- internals -------------------------------------------------------------------------
     def _mark(self) -> str:
@@ -291,49 +299,66 @@ class CrashSession:
         needle = (mark + "\n").encode()
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
+        searched = 0  # the buffer before this offset holds no marker
+        phase = "start-up" if what == "start" else f"command {what!r}"
         while True:
-            pos = self._buf.find(needle)
+            pos = self._buf.find(needle, searched)
             if pos >= 0:
-                text, self._buf = self._buf[:pos], self._buf[pos + len(needle):]
+                text = bytes(self._buf[:pos])
+                del self._buf[:pos + len(needle)]
                 return text.decode(errors="replace"), True
+            searched = max(0, len(self._buf) - len(needle))
             left = deadline - time.monotonic()
             if left <= 0 or len(self._buf) > _MAX_OUTPUT:
                 self._kill()
-                text = self._buf.decode(errors="replace")
-                self._transcript(f"crash> {what}\n{text}\n# TIMEOUT after {timeout:g} s")
-                phase = "start-up" if what == "start" else f"command {what!r}"
-                raise AnalysisError(
-                    f"crash {phase} did not finish within {timeout:g} s on {self.vmcore.name}",
-                    phase="analysis",
-                    advice="a crash too old for this kernel can loop; a huge dump needs a "
-                           "longer timeout (start_timeout / command_timeout)")
+                tail = bytes(self._buf[-4096:]).decode(errors="replace")
+                if left > 0:
+                    why = (f"crash {phase} printed more than {_MAX_OUTPUT >> 20} MB",
+                           "narrow the command (a PID, a count, '| tail'); is this binary "
+                           "really crash?")
+                elif what == "start":
+                    why = (f"crash start-up did not finish within {timeout:g} s",
+                           "a crash too old for this kernel can loop; a huge dump on a slow "
+                           "disk needs a longer start_timeout")
+                else:
+                    why = (f"crash {phase} did not finish within {timeout:g} s",
+                           "the command is slow on this dump (foreach, search, kmem -s): "
+                           "give it a longer timeout")
+                self._transcript(f"crash> {what}\n...{tail}\n# STOPPED: {why[0]}")
+                raise AnalysisError(f"{why[0]} on {self.vmcore.name}", phase="analysis",
+                                    advice=why[1])
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
             if ready:
-                chunk = os.read(fd, 1 << 16)
+                chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     self.proc.wait()
-                    text, self._buf = self._buf.decode(errors="replace"), b""
+                    text = bytes(self._buf).decode(errors="replace")
+                    self._buf.clear()
                     return text, False
                 self._buf += chunk
 
     def _kill(self) -> None:
         self._closed = True
-        self.proc.kill()
-        self.proc.wait()
+        self._finalizer()
 
     def _startup_error(self, text: str) -> AnalysisError:
-        code = self.proc.returncode
+        found = None
+        if m := _BAD_FILE.search(text):
+            named = Path(m.group(1))
+            if named == self.vmcore:
+                found = (m.group(0), "crash cannot read this vmcore: " + VMCORE_ADVICE)
+            else:
+                found = (m.group(0), f"{named} is not a vmlinux crash can read: "
+                                     + DEBUGINFO_ADVICE)
         for pattern, advice in STARTUP_PROBLEMS:
-            m = pattern.search(text)
-            if m:
-                line = _line_of(text, m.start())
-                if str(self.vmcore) in line and "-dbg" in advice:  # the vmcore's format
-                    advice = STARTUP_PROBLEMS[2][1]
-                return AnalysisError(f"crash cannot open {self.vmcore.name} with "
-                                     f"{self.vmlinux.name}: {line}", phase="analysis",
-                                     advice=advice)
-        return AnalysisError(f"crash exited with {code} before its prompt: {_last_line(text)}",
-                             phase="analysis",
+            if found is None and (m := pattern.search(text)):
+                found = (_line_of(text, m.start()), advice)
+        if found:
+            return AnalysisError(f"crash cannot open {self.vmcore.name} with "
+                                 f"{self.vmlinux.name}: {found[0]}", phase="analysis",
+                                 advice=found[1])
+        return AnalysisError(f"crash exited with {self.proc.returncode} before its prompt: "
+                             f"{_last_line(text)}", phase="analysis",
                              advice="see crash-session.txt in the artifacts; run the same "
                                     f"crash by hand: {' '.join(self.crash.argv)} "
                                     f"{self.vmlinux} {self.vmcore}")
@@ -350,6 +375,23 @@ class CrashSession:
             return
         name = re.sub(r"[^A-Za-z0-9]+", "_", command).strip("_")[:60]
         (self.out_dir / f"crash-{index:02d}-{name}.txt").write_text(text)
+
+
+def _kill_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdin, proc.stdout):
+        if f:
+            f.close()
+
+
+def _is_exit(command: str) -> bool:
+    return command.split()[0] in ("q", "quit", "exit")
+
+
+def _addr(address: str | int) -> str:
+    return f"{address:x}" if isinstance(address, int) else address
 
 
 def _line_of(text: str, pos: int) -> str:

@@ -67,9 +67,9 @@ class Crash:
         return self.analysis.panic_message
 
     @property
-    def backtrace(self) -> list[str]:
+    def functions(self) -> list[str]:
         """Function names of the crashing task's backtrace, innermost first, without the
-        compiler's suffixes (``.cold``, ``.isra.0``...); raw frames in ``analysis.backtrace``."""
+        compiler's suffixes (``.cold``, ``.isra.0``...); frames in ``analysis.backtrace``."""
         return [clean_function(f) for f in self.analysis.functions]
 
     def __str__(self) -> str:
@@ -83,6 +83,7 @@ class KdumpSession:
                  artifacts_root: Path, target: Any = None, backend: str = "crash") -> None:
         self.backend = backend
         self.open_crashes: list[Crash] = []  # crash sessions to close at the latest in close()
+        self.analysis_timeout = 300.0  # crash's start-up and each command
         self.cycle = cycle
         self.target = target
         self.crash = crash
@@ -174,6 +175,7 @@ class Kdump:
         self._armed: ArmedState | None = None
         self._dump: DumpResult | None = None
         self.backend: str | None = None  # this test's analysis backend (None: the session's)
+        self._dumps = 0
 
     def trigger(self, spec: str | Trigger) -> Trigger:
         """Resolve a trigger: a name, ``"cmd:..."``, ``"lkdtm:TYPE"``, ``"module:<mode>"``."""
@@ -205,16 +207,26 @@ class Kdump:
         ``trigger``: ``"sysrq"``, ``"init-exit"``, ``"cmd:<shell command>"`` or a
         :class:`Trigger`. ``expect``: a regular expression the crash's console signature must
         match (e.g. ``"in sysrq_handle_crash$"``); by default the trigger's culprit function
-        must be the signature's guilty frame. ``commands``: crash commands to run (default
-        ``sys, bt, ps, log, mod``); raw outputs in ``crash.analysis.outputs``. ``backend``:
+        must be the signature's guilty frame. ``commands``: crash commands to run besides
+        ``sys, bt, ps, log, mod``; raw outputs in ``crash.analysis.outputs``. ``backend``:
         ``"crash"`` or ``"drgn"`` (default: the session's, ``--kdump-backend``). The board
-        comes back (phase ``recover``) when it is next used.
+        comes back (phase ``recover``) when it is next used. A second crash in the same test
+        keeps its dump and outputs in ``crash-2/`` of the test's folder, and so on.
         """
         trig = self.trigger(trigger)
-        self._dump = dump = self._guard(self.cycle.crash, trig, self.artifacts)
+        self._dump = dump = self._guard(self.cycle.crash, trig, self._next_folder())
         crash = self._analyse(dump, commands, backend)
         self._check_expected(trig, dump, expect)
         return crash
+
+    def _next_folder(self) -> Path:
+        """The test's folder for its first dump, ``crash-N/`` in it for the N-th."""
+        self._dumps += 1
+        if self._dumps == 1:
+            return self.artifacts
+        folder = self.artifacts / f"crash-{self._dumps}"
+        folder.mkdir()
+        return folder
 
     def _analyse(self, dump: DumpResult, commands: list[str] | None = None,
                  backend: str | None = None) -> Crash:
@@ -225,14 +237,15 @@ class Kdump:
                                               "env file")
             raise self.error
         backend = backend or self.backend or self.session.backend
+        folder = dump.vmcore.path.parent
         pending = self._guard(analysis_mod.start, self.session.crash, vmlinux, dump.vmcore.path,
-                              commands, self.artifacts, 300, backend)
+                              commands, folder, self.session.analysis_timeout, backend)
         result = self._guard(pending.result)
         if backend == "crash":
             problem = known_problem(self.session.crash.version, result.kernel_release)
             if problem:
                 warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
-        crash = Crash(dump=dump, analysis=result, artifacts=self.artifacts,
+        crash = Crash(dump=dump, analysis=result, artifacts=folder,
                       tool=self.session.crash, vmlinux=vmlinux, _session=pending.session)
         self.crashes.append(crash)
         self.session.open_crashes.append(crash)
@@ -268,7 +281,7 @@ class Kdump:
             self.cycle.state = "unknown"
             return None
         record = seen[0].record
-        dump = self._guard(self.cycle.follow_crash, self.artifacts, "unexpected", armed,
+        dump = self._guard(self.cycle.follow_crash, self._next_folder(), "unexpected", armed,
                            record.headline)
         dump.records = [s.record for s in seen]
         self._dump = dump
@@ -318,6 +331,10 @@ class Kdump:
             record["panic_message"] = analysis.panic_message
             record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
                                      "ok": True})
+            if len(self.crashes) > 1:
+                record["crashes"] = [{"trigger": c.dump.trigger, "artifacts": str(c.artifacts),
+                                      "panic_message": c.analysis.panic_message}
+                                     for c in self.crashes]
             last = self.crashes[-1]._session
             if last is not None:
                 record["crash_session"] = {"start_seconds": last.start_seconds,

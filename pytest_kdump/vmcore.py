@@ -76,7 +76,35 @@ class VmcoreInfo:
 
 
 def check_vmcore(path: Path, expected_size: int | None = None) -> VmcoreInfo:
-    """Raise VmcoreError unless ``path`` is a non-empty, complete dump file."""
+    """Raise VmcoreError unless ``path`` is a non-empty, complete, readable dump file."""
+    try:
+        return _check_vmcore(path, expected_size)
+    except OSError as exc:
+        raise VmcoreError(f"cannot read vmcore {path}: {exc.strerror or exc}", phase="fetch",
+                          advice="check the file's permissions and the disk") from None
+
+
+def check_inputs(vmlinux: Path, vmcore: Path) -> VmcoreInfo:
+    """Check an analysis's inputs: both files exist (a folder is named as such) and the vmcore
+    is complete. Errors are in phase ``analysis``."""
+    from .errors import AnalysisError
+
+    for path, what in ((vmlinux, "vmlinux"), (vmcore, "vmcore")):
+        if path.is_dir():
+            hint = f" (did you mean {path / what}?)" if (path / what).is_file() else ""
+            raise AnalysisError(f"{what} {path} is a folder, not a file{hint}",
+                                phase="analysis", advice=f"give the path of the {what} file")
+        if not path.is_file():
+            raise AnalysisError(f"{what} not found: {path}", phase="analysis",
+                                advice=f"give the path of the {what}")
+    try:
+        return check_vmcore(vmcore)
+    except VmcoreError as exc:
+        exc.phase = "analysis"
+        raise
+
+
+def _check_vmcore(path: Path, expected_size: int | None) -> VmcoreInfo:
     advice = ("the crash kernel did not finish writing the dump: read its console output "
               "(makedumpfile's messages) and check the dump target's free space")
     if not path.is_file():

@@ -56,7 +56,7 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
     try:
         for name, trigger in DUMPS:
             kdump = session.for_test(base / "artifacts" / name)
-            result = kdump.trigger_crash(trigger, commands=["sys"])
+            result = kdump.trigger_crash(trigger)
             dumps[name] = RealDump(name, session.vmlinux, result.vmcore, crash)
     finally:
         session.close()

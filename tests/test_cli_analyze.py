@@ -64,3 +64,17 @@ def test_drgn_backend_from_the_cli(real_dumps):
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["backend"] == "drgn" and record["crashing_task"]["command"] == "insmod"
+
+
+def test_extra_commands_come_with_the_summary(real_dumps):
+    sysrq = real_dumps["sysrq"]
+    proc = cli("analyze", str(sysrq.vmlinux), str(sysrq.vmcore), "--commands", "kmem -i,p jiffies",
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["panic_message"] == "sysrq triggered crash"  # the summary is still there
+    assert "TOTAL MEM" in record["outputs"]["kmem -i"]
+    assert record["outputs"]["p jiffies"].startswith("jiffies = ")
+    proc = cli("analyze", str(sysrq.vmlinux), str(sysrq.vmcore), "--commands", "kmem -i",
+               "--backend", "drgn")
+    assert proc.returncode == 2 and "use it with --backend crash" in proc.stderr

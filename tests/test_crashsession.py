@@ -34,7 +34,7 @@ def oops(real_dumps, tmp_path_factory):
 
 
 def test_one_process_answers_many_commands(sysrq):
-    pid = sysrq.proc.pid
+    pid, before = sysrq.proc.pid, sysrq.commands_run
     info = sysrq.sys()
     assert info.panic_message == "sysrq triggered crash"
     assert "PARTIAL DUMP" in info.flags
@@ -55,7 +55,7 @@ def test_one_process_answers_many_commands(sysrq):
     assert sysrq.struct("task_struct.pid", bt.task.task)["pid"] == str(bt.task.pid)
     assert len(sysrq.rd("jiffies", 4)) == 2
     assert sysrq.proc.pid == pid and sysrq.alive  # the same crash process all along
-    assert sysrq.commands_run == 13
+    assert sysrq.commands_run - before == 13
 
 
 def test_transcript_and_outputs_are_kept(sysrq):
@@ -106,12 +106,11 @@ def test_analysis_from_one_session(real_dumps, tmp_path):
 
 def test_timeout_kills_crash_and_names_the_command(real_dumps, tmp_path):
     dump = real_dumps["sysrq"]
-    s = CrashSession(dump.crash, dump.vmlinux, dump.vmcore, out_dir=tmp_path,
-                     command_timeout=0.5)
+    s = CrashSession(dump.crash, dump.vmlinux, dump.vmcore, out_dir=tmp_path)
     s.wait_ready()
     with pytest.raises(AnalysisError, match=r"command 'foreach bt' did not finish within 0.001 s"):
         s.run("foreach bt", timeout=0.001)
-    assert not s.alive and "TIMEOUT" in (tmp_path / "crash-session.txt").read_text()
+    assert not s.alive and "STOPPED" in (tmp_path / "crash-session.txt").read_text()
     s.close()
 
 
