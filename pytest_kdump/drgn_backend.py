@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AnalysisError, ToolError, VmcoreError
+from .errors import AnalysisError, ToolError
 from .model import Analysis, Frame, Module, Task
-from .vmcore import check_vmcore
+from .vmcore import check_inputs
 
 if TYPE_CHECKING:
     import drgn
@@ -279,15 +279,7 @@ def analyze_drgn(vmlinux: Path, vmcore: Path, *, out_dir: Path | None = None) ->
     import drgn
 
     vmlinux, vmcore = Path(vmlinux), Path(vmcore)
-    for path, what in ((vmlinux, "vmlinux"), (vmcore, "vmcore")):
-        if not path.is_file():
-            raise AnalysisError(f"{what} not found: {path}", phase="analysis",
-                                advice=f"give the path of the {what}")
-    try:
-        check_vmcore(vmcore)
-    except VmcoreError as exc:
-        exc.phase = "analysis"
-        raise
+    check_inputs(vmlinux, vmcore)
     try:
         return _analyze(drgn, vmlinux, vmcore, out_dir, started)
     except (LookupError, ValueError, OSError, *_drgn_errors(drgn)) as exc:
