@@ -28,7 +28,6 @@ def from_session(session: CrashSession, commands: list[str] | tuple[str, ...] = 
                  ) -> Analysis:
     """Run ``sys, bt, ps, log, mod`` and the extra ``commands`` in an open crash session and
     build the :class:`Analysis`; every command's raw text is in ``outputs``."""
-    started = time.monotonic()
     session.wait_ready()
     outputs = {c: session.run(c) for c in dict.fromkeys([*DEFAULT_COMMANDS, *commands])}
     sysinfo = cp.parse_sys(outputs["sys"])
@@ -54,7 +53,7 @@ def from_session(session: CrashSession, commands: list[str] | tuple[str, ...] = 
         # crash names no module on the exception frame: found from the modules' ranges
         backtrace=cp.resolve_modules(list(trace.frames), modules) if trace else [],
         tasks=tasks, tool_version=session.crash.version,
-        seconds=round(session.start_seconds + time.monotonic() - started, 2), backend="crash",
+        seconds=round(time.monotonic() - session.started_at, 2), backend="crash",
         modules=modules, log=outputs["log"], flags=list(sysinfo.flags),
         sys=dict(sysinfo.fields), warnings=warnings, outputs=outputs)
 

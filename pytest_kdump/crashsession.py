@@ -92,7 +92,7 @@ class CrashSession:
         self._ready = False
         self._closed = False
         self._buf = bytearray()
-        self._started = time.monotonic()
+        self.started_at = time.monotonic()
         argv = [*crash.argv, "-s", str(self.vmlinux), str(self.vmcore)]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -113,7 +113,7 @@ class CrashSession:
         self._check_open()
         text, ok = self._read_until(self._mark(), self.start_timeout, "start")
         self.startup = text
-        self.start_seconds = round(time.monotonic() - self._started, 2)
+        self.start_seconds = round(time.monotonic() - self.started_at, 2)
         self._count += 1
         self.warnings = [w.strip() for w in re.findall(r"^WARNING: .*$", text, re.M)]
         self._transcript(f"# crash start-up ({self.start_seconds} s)\n{text}")
