@@ -53,8 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: pytest-kdump analyze vmlinux-6.1.0-56-cloud-amd64 dumps/*/vmcore "
                "--script analyze.crash --out reports --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    an.add_argument("vmlinux", type=Path, help="debug vmlinux (linux-image-<release>-dbg)")
-    an.add_argument("vmcores", type=Path, nargs="+", metavar="VMCORE")
+    an.add_argument("vmlinux", type=Path, metavar="VMLINUX",
+                    help="debug vmlinux of the dumps' kernel (linux-image-<release>-dbg)")
+    an.add_argument("vmcores", type=Path, nargs="+", metavar="VMCORE",
+                    help="dump files (makedumpfile or ELF vmcores)")
     an.add_argument("--script", type=Path, metavar="FILE",
                     help="crash command file (one command per line) run on every dump after "
                          "the summary; outputs printed and saved")

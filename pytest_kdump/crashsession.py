@@ -118,7 +118,9 @@ class CrashSession:
         self.warnings = [w.strip() for w in re.findall(r"^WARNING: .*$", text, re.M)]
         self._transcript(f"# crash start-up ({self.start_seconds} s)\n{text}")
         if not ok:
-            raise self._startup_error(text)
+            error = self._startup_error(text)
+            self._kill()
+            raise error
         if _MISMATCH_WARNING.search(text):  # crash goes on, but its answers would be wrong
             self._kill()
             raise AnalysisError(f"crash: {_MISMATCH_WARNING.search(text).group(0)} "
