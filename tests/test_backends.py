@@ -22,7 +22,9 @@ def test_backends_agree_on_a_sysrq_dump(both):
     assert drgn.kernel_release == crash.kernel_release == "6.1.0-56-cloud-amd64"
     assert drgn.panic_message == crash.panic_message == "sysrq triggered crash"
     ct, dt = crash.crashing_task, drgn.crashing_task
-    assert (dt.pid, dt.command, dt.cpu, dt.task) == (ct.pid, ct.command, ct.cpu, ct.task)
+    assert (dt.pid, dt.command, dt.cpu, dt.task, dt.state, dt.ppid, dt.active) == (
+        ct.pid, ct.command, ct.cpu, ct.task, ct.state, ct.ppid, ct.active) == (
+        ct.pid, "sh", 0, ct.task, "RU", 1, True)
     # drgn starts at the registers saved for kdump (crash adds machine_kexec) and names two
     # entry points differently; otherwise the frames are crash's, in crash's order
     named = {"entry_SYSCALL_64": "entry_SYSCALL_64_after_hwframe"}
