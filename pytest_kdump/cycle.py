@@ -29,8 +29,6 @@ from .transport import VmcoreTransport
 from .triggers import Trigger, get_trigger
 from .vmcore import VmcoreInfo, check_vmcore
 
-PHASES = ("boot", "shell", "armed", "trigger", "crash_kernel", "dump_saved", "fetch", "recover")
-
 ADVICE = {
     "boot": "no kernel banner on the console: check the kernel image path, console= on the "
             "kernel command line (ttyS0 for x86 QEMU), QEMU's stderr, and -accel tcg if KVM fails",
@@ -140,9 +138,6 @@ class DumpResult:
     def record(self) -> detect.CrashRecord | None:
         """The console's report of this crash (the first one seen)."""
         return self.records[0] if self.records else None
-
-    def phase_seconds(self) -> dict[str, float]:
-        return {p.name: p.seconds for p in self.phases}
 
 
 class KdumpCycle:

@@ -40,7 +40,6 @@ PANIC_RE = re.compile(r"Kernel panic - not syncing: ([^\r\n]*)")
 # A kernel starting: the production kernel at power-on, the crash kernel after a panic.
 KERNEL_BANNER_RE = re.compile(_TS + r"Linux version (\S+) ")  # the space: release complete
 PANIC_END_RE = re.compile(r"---\[ end Kernel panic")
-ARM64_CRASH_START = "Starting crashdump kernel"
 
 
 @dataclass(frozen=True)
