@@ -25,6 +25,7 @@ class RealDump:
     vmlinux: Path
     vmcore: Path
     crash: CrashTool
+    release: str  # the guest kernel's release, as built today (Debian moves it)
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +38,9 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
     crash = install_crash(cache_dir())
     reuse = os.environ.get("PYTEST_KDUMP_TEST_DUMPS")
     if reuse:
-        vmlinux = current_image().vmlinux
-        return {name: RealDump(name, vmlinux, Path(reuse) / name / "vmcore", crash)
+        image = current_image()
+        return {name: RealDump(name, image.vmlinux, Path(reuse) / name / "vmcore", crash,
+                               image.kernel_release)
                 for name, _ in DUMPS}
     from pytest_kdump.environment import open_session
 
@@ -57,7 +59,8 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
         for name, trigger in DUMPS:
             kdump = session.for_test(base / "artifacts" / name)
             result = kdump.trigger_crash(trigger)
-            dumps[name] = RealDump(name, session.vmlinux, result.vmcore, crash)
+            dumps[name] = RealDump(name, session.vmlinux, result.vmcore, crash,
+                                   session.kernel_release())
     finally:
         session.close()
         env.cleanup()
