@@ -1,3 +1,27 @@
-"""Repository-wide test configuration: pytester runs pytest-kdump in a child pytest."""
+"""Repository-wide test configuration.
+
+pytester runs pytest-kdump in a child pytest. Tests under ``tests/qemu/`` and ``examples/`` boot
+a real QEMU guest: they get the ``qemu`` marker, so ``pytest -m "not qemu"`` is the quick loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["pytester"]
+
+_ROOT = Path(__file__).resolve().parent
+_QEMU_DIRS = (_ROOT / "tests" / "qemu", _ROOT / "examples")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "qemu: boots a real QEMU guest (tests/qemu, examples)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        if any(path.is_relative_to(d) for d in _QEMU_DIRS):
+            item.add_marker(pytest.mark.qemu)

@@ -6,7 +6,7 @@ Run: pytest examples/test_dump_analysis.py
 
 import pytest
 
-from pytest_kdump.assertions import (
+from pytest_kdump.analysis.assertions import (
     assert_in_backtrace,
     assert_log_contains,
     assert_module_loaded,
@@ -25,14 +25,14 @@ def test_oops_in_a_module(kdump):
     assert_log_contains(crash, "BUG: kernel NULL pointer dereference, address: 0000000000000000")
 
     # more questions go to the same crash process, typed
-    bt = crash.session.bt()
+    bt = crash.process.bt()
     fault = bt.exception
     assert fault is not None and fault.function == "kdump_crash_null", bt
     assert fault.module == "kdump_crash" and fault.offset == 12, fault
     assert fault.registers["RAX"] == "0000000000000000", fault.registers  # the NULL pointer
-    init = crash.session.files(1)
+    init = crash.process.files(1)
     assert "/dev/console" in [f.path for f in init.files], init
-    assert crash.session.kmem_info().free_bytes > 100 << 20
+    assert crash.process.kmem_info().free_bytes > 100 << 20
     assert crash.run("p panic_on_oops").strip().endswith("= 1")
 
 
@@ -45,4 +45,4 @@ def test_sysrq_with_drgn(kdump):
     assert_in_backtrace(crash, "sysrq_handle_crash")
     assert_task_state(crash, "sh", "RU")
     # the crash utility is still at hand on the same dump
-    assert crash.session.sys().panic_message == crash.panic_message
+    assert crash.process.sys().panic_message == crash.panic_message

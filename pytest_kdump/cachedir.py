@@ -16,6 +16,14 @@ from pathlib import Path
 STAMP = "stamp.json"
 
 
+def cache_dir() -> Path:
+    """The user's cache folder: $PYTEST_KDUMP_CACHE, else $XDG_CACHE_HOME/pytest-kdump."""
+    if os.environ.get("PYTEST_KDUMP_CACHE"):
+        return Path(os.environ["PYTEST_KDUMP_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pytest-kdump"
+
+
 def publish(stage: Path, final: Path, stamp: dict) -> None:
     """Write ``stamp`` into ``stage``, then replace ``final`` with it."""
     (stage / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")

@@ -8,10 +8,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import analysis, detect, image
-from .crashsession import CommandOutput
-from .crashtool import CrashTool, find_crash, install_crash, installed_crash
-from .errors import ConfigError, KdumpError
+from pytest_kdump import analysis, detect
+from pytest_kdump.analysis.crash.process import CommandOutput
+from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash, installed_crash
+from pytest_kdump.build import image
+from pytest_kdump.errors import ConfigError, KdumpError
 
 EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
@@ -203,7 +204,7 @@ def _analyze_one(crash: CrashTool | None, args: argparse.Namespace, vmcore: Path
                         timeout=args.timeout, backend=args.backend,
                         start_timeout=args.start_timeout) as pending:
         result = pending.result()
-        script = pending.session.run_script(args.script) if args.script else None
+        script = pending.process.run_script(args.script) if args.script else None
     return result, script
 
 

@@ -1,74 +1,9 @@
-"""Opening a labgrid environment file for pytest-kdump, with clear errors.
+"""Deprecated path (until 0.3): use :mod:`pytest_kdump.drivers.environment`."""
 
-The environment YAML refers to ``$LG_KDUMP_IMAGES`` (the image cache) and ``$LG_KDUMP_RUN``
-(a per-session scratch folder for the dump disk) through labgrid's ``!template``;
-:func:`set_env_defaults` gives them values when the user did not.
-"""
+import warnings
 
-from __future__ import annotations
+from pytest_kdump.drivers.environment import open_session
 
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from .crashtool import CrashTool, find_crash, install_crash
-from .errors import ConfigError
-from .image import cache_dir
-from .session import KdumpSession
-
-
-def set_env_defaults() -> Path | None:
-    """Set LG_KDUMP_IMAGES and LG_KDUMP_RUN unless the user set them; returns the scratch
-    folder it made (the caller removes it at the end), if any."""
-    os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
-    if "LG_KDUMP_RUN" in os.environ:
-        return None
-    run = tempfile.mkdtemp(prefix="pytest-kdump-run-")
-    os.environ["LG_KDUMP_RUN"] = run
-    return Path(run)
-
-
-def check_env_file(path: str | Path) -> None:
-    """Fail with a clear ConfigError if ``path`` is missing or not valid YAML."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"labgrid environment file not found: {path}",
-                          advice="give --lg-env the path of an env YAML, e.g. "
-                                 "labgrid-envs/qemu-x86_64.yaml")
-    try:
-        # labgrid's loader knows !template; a plain SafeLoader with it ignored is enough here
-        loader = type("L", (yaml.SafeLoader,), {})
-        loader.add_constructor("!template", lambda ld, node: ld.construct_scalar(node))
-        data = yaml.load(path.read_text(), Loader=loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}",
-                          advice="fix the YAML syntax (indentation, quotes)") from None
-    if not isinstance(data, dict) or "targets" not in data:
-        raise ConfigError(f"{path} has no 'targets:' section",
-                          advice="see labgrid-envs/qemu-x86_64.yaml for an example")
-
-
-def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashTool | None = None,
-                 echo: bool = False, target: str = "main", backend: str = "crash"
-                 ) -> tuple[Any, KdumpSession]:
-    """Open ``env_file`` with labgrid and return (environment, session) for ``target``.
-
-    For scripts: ``env, s = open_session("labgrid-envs/qemu-x86_64.yaml", Path("out"))``,
-    ``crash = s.for_test(Path("out/run1")).trigger_crash("sysrq")``, then ``s.close()``.
-    """
-    from labgrid import Environment
-    from labgrid.exceptions import InvalidConfigError, NoDriverFoundError
-
-    set_env_defaults()
-    check_env_file(env_file)
-    try:
-        env = Environment(str(env_file))
-        driver = env.get_target(target).get_driver("KdumpDriver")
-    except (InvalidConfigError, NoDriverFoundError) as exc:
-        raise ConfigError(f"labgrid environment {env_file}: {exc}") from None
-    if not isinstance(crash, CrashTool):
-        crash = find_crash(crash, cache_dir()) if crash else install_crash(cache_dir())
-    return env, KdumpSession.from_driver(driver, artifacts, crash, echo=echo, backend=backend)
+warnings.warn("pytest_kdump.environment moved to pytest_kdump.drivers.environment",
+              DeprecationWarning, stacklevel=2)
+__all__ = ["open_session"]

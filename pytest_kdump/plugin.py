@@ -1,6 +1,6 @@
 """The pytest plugin: options, the ``kdump`` fixture, artifacts and reports.
 
-The engine (:mod:`pytest_kdump.cycle`) does the work; this module wires it to labgrid's
+The engine (:mod:`pytest_kdump.engine`) does the work; this module wires it to labgrid's
 ``target`` fixture, gives each test an artifact folder and writes ``kdump.json``.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from .analysis import BACKENDS
-from .crashtool import CrashTool, find_crash, install_crash
-from .environment import check_env_file, set_env_defaults
-from .errors import KdumpError
-from .image import cache_dir
-from .session import Kdump, KdumpSession
+from pytest_kdump.analysis import BACKENDS
+from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash
+from pytest_kdump.cachedir import cache_dir
+from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
+from pytest_kdump.errors import KdumpError
+from pytest_kdump.session import Kdump, KdumpSession
 
 _REPORTS = pytest.StashKey[dict]()
 _SESSION = pytest.StashKey[KdumpSession]()
@@ -144,7 +144,7 @@ def _outcome(item: pytest.Item) -> str:
 def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
     """Fetch and analyse the dump of a crash no test asked for; keep errors for the report."""
     session = handle.session
-    new = [s for s in session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+    new = [s for s in session.engine.unexpected_since(item.stash.get(_MARK, 0))
            if s not in handle.unexpected]
     if not new:
         return
@@ -185,12 +185,12 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
 def _kdump_crash_watch(request: pytest.FixtureRequest) -> Any:
     """In a session with a kdump board, any test during which the kernel crashes fails."""
     session = request.config.stash.get(_SESSION, None)
-    request.node.stash[_MARK] = len(session.cycle.seen) if session else 0
+    request.node.stash[_MARK] = len(session.engine.seen) if session else 0
     yield
     session = request.config.stash.get(_SESSION, None)
     if session is None or _HANDLE in request.node.stash:
         return
-    if session.cycle.unexpected_since(request.node.stash[_MARK]):
+    if session.engine.unexpected_since(request.node.stash[_MARK]):
         handle = session.for_test(_folder(session, request.node), request.node.nodeid)
         started = time.time()
         _collect_unexpected(handle, request.node)
@@ -209,9 +209,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     session = item.config.stash.get(_SESSION, None)
     if report.when != "call" or session is None:
         return
-    session.cycle.settle_detection()
-    new = session.cycle.unexpected_since(item.stash.get(_MARK, 0))
+    session.engine.settle_detection()
+    new = session.engine.unexpected_since(item.stash.get(_MARK, 0))
     if new:
         report.outcome = "failed"
-        report.longrepr = unexpected_summary(new, session.cycle.log_path,
+        report.longrepr = unexpected_summary(new, session.engine.log_path,
                                              _folder(session, item))

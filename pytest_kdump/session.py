@@ -1,7 +1,7 @@
 """The test-facing API: crash the board, get the dump and its analysis, keep the artifacts.
 
-Works without pytest: ``KdumpSession.from_driver(target.get_driver("KdumpDriver"), dir, crash)``
-then ``session.for_test(folder).trigger_crash("sysrq")``.
+Works without pytest: ``KdumpSession.from_driver(target.get_driver("KdumpDriver"), dir,
+crash_tool)`` then ``session.for_test(folder).trigger_crash("sysrq")``.
 """
 
 from __future__ import annotations
@@ -14,23 +14,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import analysis as analysis_mod
-from .analysis import Analysis
-from .crashsession import CrashSession
-from .crashtool import CrashTool, known_problem
-from .cycle import ArmedState, DumpResult, KdumpCycle, SeenCrash
-from .detect import clean_function
-from .errors import AnalysisError, CrashMismatch, KdumpError
-from .triggers import Trigger, get_trigger
+from pytest_kdump import analysis as analysis_mod
+from pytest_kdump.analysis import Analysis
+from pytest_kdump.analysis.crash.process import CrashProcess
+from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
+from pytest_kdump.detect import clean_function
+from pytest_kdump.engine.cycle import CycleEngine
+from pytest_kdump.engine.results import ArmedState, DumpResult, SeenCrash
+from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
+from pytest_kdump.triggers import Trigger, get_trigger
 
 
 @dataclass
 class Crash:
     """A crash and what came of it: the fetched dump and its analysis.
 
-    ``session`` is the crash utility kept open on the dump (started on first use with the
+    ``process`` is the crash utility kept open on the dump (started on first use with the
     drgn backend) for any further question: ``crash.run("kmem -i")`` or typed
-    ``crash.session.files(1)``. It is closed when the test ends.
+    ``crash.process.files(1)``. It is closed when the test ends.
     """
 
     dump: DumpResult
@@ -38,25 +39,31 @@ class Crash:
     artifacts: Path
     tool: CrashTool | None = None
     vmlinux: Path | None = None
-    _session: CrashSession | None = None
+    _process: CrashProcess | None = None
 
     @property
-    def session(self) -> CrashSession:
-        if self._session is None or not self._session.alive:
+    def process(self) -> CrashProcess:
+        if self._process is None or not self._process.alive:
             if self.tool is None or self.vmlinux is None:
                 raise AnalysisError("no crash tool or vmlinux for this dump", phase="analysis",
                                     advice="configure crash (setup-crash) and the vmlinux")
-            self._session = CrashSession(self.tool, self.vmlinux, self.vmcore,
+            self._process = CrashProcess(self.tool, self.vmlinux, self.vmcore,
                                          out_dir=self.artifacts)
-        return self._session
+        return self._process
+
+    @property
+    def session(self) -> CrashProcess:
+        """Deprecated name of :attr:`process` (until 0.3)."""
+        warnings.warn("Crash.session is now Crash.process", DeprecationWarning, stacklevel=2)
+        return self.process
 
     def run(self, command: str, timeout: float | None = None) -> str:
         """Raw output of one crash command on this dump (same crash process each time)."""
-        return self.session.run(command, timeout)
+        return self.process.run(command, timeout)
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        if self._process is not None:
+            self._process.close()
 
     @property
     def vmcore(self) -> Path:
@@ -79,30 +86,30 @@ class Crash:
 class KdumpSession:
     """One board's engine, crash tool and debug vmlinux for a test session."""
 
-    def __init__(self, cycle: KdumpCycle, crash: CrashTool, vmlinux: Path | None,
+    def __init__(self, engine: CycleEngine, crash_tool: CrashTool, vmlinux: Path | None,
                  artifacts_root: Path, target: Any = None, backend: str = "crash") -> None:
         self.backend = backend
         self.open_crashes: list[Crash] = []  # crash sessions to close at the latest in close()
         self.analysis_timeout = 300.0  # crash's start-up and each command
-        self.cycle = cycle
+        self.engine = engine
         self.target = target
-        self.crash = crash
+        self.crash_tool = crash_tool
         self.vmlinux = vmlinux
         self.artifacts_root = artifacts_root
         artifacts_root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def from_driver(cls, driver: Any, artifacts_root: Path, crash: CrashTool,
+    def from_driver(cls, driver: Any, artifacts_root: Path, crash_tool: CrashTool,
                     echo: bool = False, backend: str = "crash") -> KdumpSession:
         """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
-        cycle = driver.cycle(artifacts_root / "session", echo=echo)
-        return cls(cycle, crash, driver.vmlinux_path(), artifacts_root, target=driver.target,
+        engine = driver.engine(artifacts_root / "session", echo=echo)
+        return cls(engine, crash_tool, driver.vmlinux_path(), artifacts_root, target=driver.target,
                    backend=backend)
 
     def module_trigger(self, mode: str) -> Trigger:
         """A trigger loading pytest-kdump's crash module (built for the board's kernel) with
         ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung)."""
-        from . import crashmod
+        from pytest_kdump.build import crashmod
 
         if mode not in crashmod.MODES:
             raise ValueError(f"unknown crash module mode {mode!r}; known: "
@@ -119,10 +126,10 @@ class KdumpSession:
 
     def kernel_release(self) -> str:
         """The running kernel's release (booting the board if needed)."""
-        armed = self.cycle.last_armed
+        armed = self.engine.last_armed
         if armed is not None and armed.kernel_release:
             return armed.kernel_release
-        return self.cycle.run("uname -r").strip()
+        return self.engine.run("uname -r").strip()
 
     def for_test(self, folder: Path, name: str = "") -> Kdump:
         return Kdump(self, folder, name)
@@ -148,7 +155,7 @@ class KdumpSession:
         for crash in self.open_crashes:
             crash.close()
         self.open_crashes.clear()
-        self.cycle.close()
+        self.engine.close()
 
 
 class Kdump:
@@ -160,17 +167,17 @@ class Kdump:
 
     def __init__(self, session: KdumpSession, artifacts: Path, name: str = "") -> None:
         self.session = session
-        self.cycle = session.cycle
+        self.engine = session.engine
         self.artifacts = artifacts
         self.name = name
         shutil.rmtree(artifacts, ignore_errors=True)  # a fresh folder per run, like tmp_path
         artifacts.mkdir(parents=True)
-        self.cycle.phases = []
+        self.engine.phases = []
         self.console_log = artifacts / "console.log"
-        self.cycle.attach_log(self.console_log)
+        self.engine.attach_log(self.console_log)
         self.crashes: list[Crash] = []
         self.unexpected: list[SeenCrash] = []
-        self.mark = len(self.cycle.seen)  # crashes seen before this test are not its own
+        self.mark = len(self.engine.seen)  # crashes seen before this test are not its own
         self.error: KdumpError | None = None
         self._armed: ArmedState | None = None
         self._dump: DumpResult | None = None
@@ -189,16 +196,16 @@ class Kdump:
             trig = self.trigger(spec)
         except KdumpError as exc:
             return f"cannot prepare {spec}: {exc.message}"
-        return self._guard(self.cycle.unsupported, trig)
+        return self._guard(self.engine.unsupported, trig)
 
     def armed(self) -> ArmedState:
         """Check that kdump is armed (reservation made, crash kernel loaded)."""
-        self._armed = self._guard(self.cycle.check_armed)
+        self._armed = self._guard(self.engine.check_armed)
         return self._armed
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; its output (non-zero exit raises)."""
-        return self._guard(self.cycle.run, command, timeout)
+        return self._guard(self.engine.run, command, timeout)
 
     def trigger_crash(self, trigger: str | Trigger = "sysrq", *, expect: str | None = None,
                       commands: list[str] | None = None, backend: str | None = None) -> Crash:
@@ -214,7 +221,7 @@ class Kdump:
         keeps its dump and outputs in ``crash-2/`` of the test's folder, and so on.
         """
         trig = self.trigger(trigger)
-        self._dump = dump = self._guard(self.cycle.crash, trig, self._next_folder())
+        self._dump = dump = self._guard(self.engine.take_dump, trig, self._next_folder())
         crash = self._analyse(dump, commands, backend)
         self._check_expected(trig, dump, expect)
         return crash
@@ -238,15 +245,16 @@ class Kdump:
             raise self.error
         backend = backend or self.backend or self.session.backend
         folder = dump.vmcore.path.parent
-        pending = self._guard(analysis_mod.start, self.session.crash, vmlinux, dump.vmcore.path,
-                              commands, folder, self.session.analysis_timeout, backend)
+        pending = self._guard(analysis_mod.start, self.session.crash_tool, vmlinux,
+                              dump.vmcore.path, commands, folder,
+                              self.session.analysis_timeout, backend)
         result = self._guard(pending.result)
         if backend == "crash":
-            problem = known_problem(self.session.crash.version, result.kernel_release)
+            problem = known_problem(self.session.crash_tool.version, result.kernel_release)
             if problem:
-                warnings.warn(f"crash {self.session.crash.version}: {problem}", stacklevel=3)
+                warnings.warn(f"crash {self.session.crash_tool.version}: {problem}", stacklevel=3)
         crash = Crash(dump=dump, analysis=result, artifacts=folder,
-                      tool=self.session.crash, vmlinux=vmlinux, _session=pending.session)
+                      tool=self.session.crash_tool, vmlinux=vmlinux, _process=pending.process)
         self.crashes.append(crash)
         self.session.open_crashes.append(crash)
         return crash
@@ -276,12 +284,12 @@ class Kdump:
         dump into this test's folder (None if kdump was not armed: the board is then power
         cycled at its next use)."""
         self.unexpected += seen
-        armed = self.cycle.last_armed
+        armed = self.engine.last_armed
         if armed is None or not armed.loaded:
-            self.cycle.state = "unknown"
+            self.engine.state = "unknown"
             return None
         record = seen[0].record
-        dump = self._guard(self.cycle.follow_crash, self._next_folder(), "unexpected", armed,
+        dump = self._guard(self.engine.follow_crash, self._next_folder(), "unexpected", armed,
                            record.headline)
         dump.records = [s.record for s in seen]
         self._dump = dump
@@ -297,7 +305,7 @@ class Kdump:
     def finish(self, outcome: str, seconds: float) -> dict:
         """Close the crash sessions, write ``kdump.json`` and detach the test's console log;
         returns the record."""
-        self.cycle.detach_log(self.console_log)
+        self.engine.detach_log(self.console_log)
         for crash in self.crashes:
             crash.close()
         mine = {id(c) for c in self.crashes}
@@ -308,14 +316,14 @@ class Kdump:
             "outcome": outcome,
             "total_seconds": round(seconds, 2),
             "console_log": str(self.console_log),
-            "crash_version": self.session.crash.version,
-            "crash_source": self.session.crash.source,
+            "crash_version": self.session.crash_tool.version,
+            "crash_source": self.session.crash_tool.source,
             "vmlinux": str(self.session.vmlinux) if self.session.vmlinux else None,
-            "warnings": list(self.cycle.warnings),
+            "warnings": list(self.engine.warnings),
         }
         dump = self.crashes[-1].dump if self.crashes else self._dump
-        record["phases"] = [asdict(p) for p in self.cycle.phases]
-        armed = dump.armed if dump else (self._armed or self.cycle.last_armed)
+        record["phases"] = [asdict(p) for p in self.engine.phases]
+        armed = dump.armed if dump else (self._armed or self.engine.last_armed)
         record["armed"] = asdict(armed) if armed else None
         if dump:
             record.update(
@@ -335,7 +343,7 @@ class Kdump:
                 record["crashes"] = [{"trigger": c.dump.trigger, "artifacts": str(c.artifacts),
                                       "panic_message": c.analysis.panic_message}
                                      for c in self.crashes]
-            last = self.crashes[-1]._session
+            last = self.crashes[-1]._process
             if last is not None:
                 record["crash_session"] = {"start_seconds": last.start_seconds,
                                            "commands_run": last.commands_run}

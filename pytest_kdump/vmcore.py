@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VmcoreError
+from pytest_kdump.errors import VmcoreError
 
 # makedumpfile's compressed format starts with "KDUMP   "; -E writes ELF; -F a flattened stream.
 SIGNATURES = {b"KDUMP   ": "kdump-compressed", b"\x7fELF": "elf",
@@ -87,7 +87,7 @@ def check_vmcore(path: Path, expected_size: int | None = None) -> VmcoreInfo:
 def check_inputs(vmlinux: Path, vmcore: Path) -> VmcoreInfo:
     """Check an analysis's inputs: both files exist (a folder is named as such) and the vmcore
     is complete. Errors are in phase ``analysis``."""
-    from .errors import AnalysisError
+    from pytest_kdump.errors import AnalysisError
 
     for path, what in ((vmlinux, "vmlinux"), (vmcore, "vmcore")):
         if path.is_dir():

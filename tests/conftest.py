@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kdump.crashtool import CrashTool, install_crash
-from pytest_kdump.image import cache_dir, current_image
+from pytest_kdump.analysis.crash.tool import CrashTool, install_crash
+from pytest_kdump.build.image import current_image
+from pytest_kdump.cachedir import cache_dir
+from tests.helpers import ENV
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = ROOT / "labgrid-envs" / "qemu-x86_64.yaml"
 # (name, trigger): a sysrq panic and an oops inside a module (exception RIP frame)
 DUMPS = (("sysrq", "sysrq"), ("module-null", "module:null"))
 
@@ -24,7 +24,7 @@ class RealDump:
     name: str
     vmlinux: Path
     vmcore: Path
-    crash: CrashTool
+    crash_tool: CrashTool
     release: str  # the guest kernel's release, as built today (Debian moves it)
 
 
@@ -42,7 +42,7 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
         return {name: RealDump(name, image.vmlinux, Path(reuse) / name / "vmcore", crash,
                                image.kernel_release)
                 for name, _ in DUMPS}
-    from pytest_kdump.environment import open_session
+    from pytest_kdump.drivers.environment import open_session
 
     base = tmp_path_factory.mktemp("real-dumps")
     old = os.environ.get("LG_KDUMP_RUN")

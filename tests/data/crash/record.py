@@ -2,7 +2,7 @@
 
     python tests/data/crash/record.py VMLINUX DUMPDIR NAME [CRASH]
 
-Opens one crash session (pytest-kdump's CrashSession; default crash: the one pytest-kdump
+Opens one crash session (pytest-kdump's CrashProcess; default crash: the one pytest-kdump
 installed in its cache) on DUMPDIR/vmcore, runs the commands below and writes one file per
 command to tests/data/crash/NAME/. The crashing task's address (for ``struct``) and the culprit
 function (for ``dis``) are read from this dump's own ``bt``.
@@ -14,9 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-from pytest_kdump.crashsession import CrashSession
-from pytest_kdump.crashtool import find_crash
-from pytest_kdump.image import cache_dir
+from pytest_kdump.analysis.crash.process import CrashProcess
+from pytest_kdump.analysis.crash.tool import find_crash
+from pytest_kdump.cachedir import cache_dir
 
 COMMANDS = ["sys", "bt", "bt -a", "foreach bt", "ps", "ps -m", "log", "mod", "kmem -i",
             "files 1", "mount", "net", "p jiffies", "p init_task.comm", "p/x init_task.pid",
@@ -30,7 +30,7 @@ def main() -> None:
     tool = find_crash(sys.argv[4] if len(sys.argv) > 4 else None, cache_dir())
     out = Path(__file__).parent / name
     out.mkdir(parents=True, exist_ok=True)
-    with CrashSession(tool, vmlinux, Path(dump) / "vmcore") as session:
+    with CrashProcess(tool, vmlinux, Path(dump) / "vmcore") as session:
         bt = session.run("bt")
         task = re.search(r"TASK: ([0-9a-f]+)", bt).group(1)
         exc = re.search(r"\[exception RIP: (\w+)", bt)

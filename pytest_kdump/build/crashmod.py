@@ -1,0 +1,536 @@
+"""The crash module: ``kdump_crash.ko``, built for the kernel under test, crashes it on load.
+
+Debian kernels have no LKDTM, so pytest-kdump brings its own module
+(``guest/crashmod/kdump_crash.c``): ``insmod kdump_crash.ko mode=MODE`` crashes the kernel in
+the way :data:`MODES` describes, from a function named after the mode.
+
+- :func:`build_module` builds it for a Debian kernel release: ``linux-headers-<release>`` and
+  the ``linux-headers-*``/``linux-kbuild-*`` packages it depends on are downloaded (never
+  installed) and unpacked into ``<cache>/headers/<release>-<version>/``; the module is built in
+  ``<cache>/modules/<release>-<key>/``, the key hashing the source, the headers' version and the
+  target architecture. An unchanged second call returns at once, without apt or make.
+- :func:`module_from_build_dir` builds it against a kernel build tree (a board's own kernel).
+- ``arch="aarch64"`` on an x86_64 host cross-compiles (``ARCH=arm64
+  CROSS_COMPILE=aarch64-linux-gnu-``); the headers' host programs (``linux-kbuild``) then come
+  from the host's architecture.
+
+The returned ``.ko`` is stripped of debug information (``strip --strip-debug``: ~12 KB, small
+enough to send over a serial console); the unstripped one lies beside it as
+``<name>.unstripped.ko`` (for crash's ``mod -s``). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pytest_kdump.build import debian
+from pytest_kdump.cachedir import publish, stamps
+from pytest_kdump.errors import ImageError, KdumpError, ToolError
+from pytest_kdump.cachedir import cache_dir
+
+MODULE_NAME = "kdump_crash"
+SOURCE_DIR = Path(__file__).parents[1] / "guest" / "crashmod"
+# Bump when the build's output changes for the same source and headers.
+BUILD_FORMAT = 1
+PHASE = "module"
+
+_ARCH = {
+    # arch: (kernel ARCH, Debian arch, cross prefix, cross gcc package, readelf machine)
+    "x86_64": ("x86", "amd64", "x86_64-linux-gnu-", "gcc-x86-64-linux-gnu",
+               "Advanced Micro Devices X86-64"),
+    "aarch64": ("arm64", "arm64", "aarch64-linux-gnu-", "gcc-aarch64-linux-gnu", "AArch64"),
+}
+# Packages of the headers' closure that the build needs. linux-compiler-gcc-*-<arch> holds only
+# documentation (it depends on the compiler package): the compiler is checked on the host.
+_HEADER_PREFIXES = ("linux-headers-", "linux-kbuild-")
+_CLOSURE_PREFIXES = (*_HEADER_PREFIXES, "linux-compiler-")
+
+_OOPS = {"kernel.panic_on_oops": "1"}
+
+MODES: dict[str, dict] = {
+    "panic": dict(
+        culprit="kdump_crash_panic", kind="panic", sysctls={}, timeout=30.0, returns=False,
+        headline=r"Kernel panic - not syncing: kdump_crash: panic",
+        analysis_culprit="kdump_crash_panic", arches=("x86_64", "aarch64")),
+    "bug": dict(
+        culprit="kdump_crash_bug", kind="bug", sysctls=dict(_OOPS), timeout=30.0, returns=False,
+        headline=r"kernel BUG at \S*kdump_crash\.c:\d+!",
+        analysis_culprit="kdump_crash_bug", arches=("x86_64", "aarch64")),
+    "null": dict(
+        culprit="kdump_crash_null", kind="null-deref", sysctls=dict(_OOPS), timeout=30.0,
+        returns=False, headline=r"BUG: kernel NULL pointer dereference|Unable to handle kernel "
+                                r"NULL pointer dereference",
+        analysis_culprit="kdump_crash_null", arches=("x86_64", "aarch64")),
+    "warn": dict(
+        culprit="kdump_crash_warn", kind="warning", sysctls={"kernel.panic_on_warn": "1"},
+        timeout=30.0, returns=False, headline=r"WARNING: CPU: \d+ PID: \d+ at \S*kdump_crash",
+        analysis_culprit="kdump_crash_warn", arches=("x86_64", "aarch64")),
+    "divide": dict(
+        culprit="kdump_crash_divide", kind="divide-error", sysctls=dict(_OOPS), timeout=30.0,
+        returns=False, headline=r"divide error: 0000",
+        analysis_culprit="kdump_crash_divide", arches=("x86_64",)),
+    "timer": dict(
+        culprit="kdump_crash_timer_fn", kind="null-deref", sysctls=dict(_OOPS), timeout=30.0,
+        returns=True, headline=r"BUG: kernel NULL pointer dereference|Unable to handle kernel "
+                               r"NULL pointer dereference",
+        analysis_culprit="kdump_crash_timer_fn", arches=("x86_64", "aarch64")),
+    "softlockup": dict(
+        culprit="kdump_crash_spin", kind="soft-lockup",
+        sysctls={"kernel.softlockup_panic": "1", "kernel.watchdog_thresh": "5"},
+        timeout=90.0, returns=True, headline=r"watchdog: BUG: soft lockup - CPU#\d+ stuck",
+        analysis_culprit="kdump_crash_spin", task="kcrash_spin", arches=("x86_64", "aarch64")),
+    "hung": dict(
+        culprit="kdump_crash_hang", kind="hung-task",
+        sysctls={"kernel.hung_task_panic": "1", "kernel.hung_task_timeout_secs": "5"},
+        timeout=60.0, returns=True,
+        headline=r"INFO: task kcrash_hang:\d+ blocked for more than \d+ seconds",
+        # The panic runs in khungtaskd (kernel/hung_task.c watchdog(), into which
+        # check_hung_uninterruptible_tasks is inlined); the hung thread's stack
+        # (with kdump_crash_hang) is "bt <pid of kcrash_hang>" and the console's report.
+        analysis_culprit="watchdog", task="kcrash_hang",
+        arches=("x86_64", "aarch64")),
+}
+"""What each ``mode=`` does. ``culprit``: the module function the console's report names;
+``kind``: the console record kind (:data:`pytest_kdump.detect.KINDS`); ``sysctls``: to set
+before loading; ``timeout``: seconds to wait for the crash after insmod; ``returns``: insmod
+returns 0 before the crash (timer: ~100 ms later; softlockup: the thread spins after 100 ms;
+hung: it sleeps at once), else insmod never returns; ``headline``: a regex
+of the report's first line; ``analysis_culprit``: the function crash's ``bt`` of the panicking
+task shows; ``task``: the module thread's name; ``arches``: where the mode works."""
+
+
+def supported_modes(arch: str) -> list[str]:
+    """The modes that crash a kernel of ``arch`` (division by zero traps only on x86)."""
+    return [m for m, spec in MODES.items() if arch in spec["arches"]]
+
+
+def insmod_command(mode: str, remote_path: str = f"/tmp/{MODULE_NAME}.ko") -> str:
+    """The shell command that loads the module in ``mode``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown crash module mode {mode!r}: use one of {', '.join(MODES)}")
+    return f"insmod {remote_path} mode={mode}"
+
+
+def _log(msg: str) -> None:
+    print(f"pytest-kdump: {msg}", file=sys.stderr, flush=True)
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+def build_module(kernel_release: str, *, arch: str = "x86_64", cache: Path | None = None,
+                 source: Path | None = None, force: bool = False) -> Path:
+    """The crash module (stripped ``.ko``) for Debian kernel ``kernel_release``.
+
+    ``source`` is a folder with the module's ``.c`` files and ``Kbuild`` (default: the bundled
+    ``kdump_crash``), or one ``.c`` file. ``force`` looks the headers up again and rebuilds.
+    """
+    if arch not in _ARCH:
+        raise ImageError(f"cannot build the crash module for architecture {arch!r}", phase=PHASE,
+                         advice=f"use one of: {', '.join(_ARCH)}")
+    cache = cache or cache_dir()
+    files = _source_files(source)
+    src_hash = _hash_files(files)
+    base = cache / "modules"
+    if not force and (ko := _find_built(base, kernel_release, arch, src_hash)):
+        return ko
+    cross = _cross_prefix(arch)
+    _check_tools(arch, cross)
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and (ko := _find_built(base, kernel_release, arch, src_hash)):
+            return ko
+        kdir, version = _debian_headers(kernel_release, arch, cache, force)
+        key = _key(src_hash, version, arch)
+        return _build(kdir, base / f"{kernel_release}-{key}", files, arch=arch, cross=cross,
+                      release=kernel_release, src_hash=src_hash,
+                      stamp_extra={"headers_version": version}, label=_label(source))
+
+
+def module_from_build_dir(kdir: Path, *, arch: str | None = None, cache: Path | None = None,
+                          source: Path | None = None, force: bool = False,
+                          cross_compile: str | None = None) -> Path:
+    """The crash module built against a kernel build tree ``kdir`` (where ``make`` built the
+    kernel, or ran ``modules_prepare`` with a ``Module.symvers``): a board's own kernel.
+
+    ``arch`` defaults to the tree's (its ``.config``); ``cross_compile`` to the Debian cross
+    prefix when it differs from the host's (give your toolchain's prefix otherwise).
+    """
+    kdir = Path(kdir).expanduser().resolve()
+    config = kdir / ".config"
+    if not (kdir / "Makefile").is_file() or not config.is_file():
+        raise ImageError(f"{kdir} is not a configured kernel build tree (no Makefile or .config)",
+                         phase=PHASE, advice="give the folder where the kernel was built "
+                                             "(its O= folder if it was built out of tree)")
+    release = _tree_release(kdir)
+    if release is None or not (kdir / "Module.symvers").is_file():
+        raise ImageError(f"{kdir} has no include/generated/utsrelease.h or Module.symvers",
+                         phase=PHASE, advice="build the kernel in that tree first ('make', or "
+                                             "'make modules_prepare' plus its Module.symvers)")
+    text = config.read_text(errors="replace")
+    tree_arch = ("aarch64" if "\nCONFIG_ARM64=y" in f"\n{text}"
+                 else "x86_64" if "\nCONFIG_X86_64=y" in f"\n{text}" else None)
+    if tree_arch is None:
+        raise ImageError(f"the kernel in {kdir} is neither x86_64 nor arm64 (its .config)",
+                         phase=PHASE, advice=f"supported architectures: {', '.join(_ARCH)}")
+    if arch is not None and arch != tree_arch:
+        raise ImageError(f"the kernel in {kdir} is for {tree_arch}, not {arch}", phase=PHASE,
+                         advice=f"pass arch={tree_arch!r} or the {arch} kernel's build folder")
+    arch = tree_arch
+    cache = cache or cache_dir()
+    files = _source_files(source)
+    src_hash = _hash_files(files)
+    tree_hash = hashlib.sha256(str(kdir).encode())
+    for name in (".config", "Module.symvers", "include/generated/utsrelease.h"):
+        tree_hash.update((kdir / name).read_bytes())
+    version = f"tree-{tree_hash.hexdigest()[:12]}"
+    base = cache / "modules"
+    if not force and (ko := _find_built(base, release, arch, src_hash, version)):
+        return ko
+    cross = _cross_prefix(arch) if cross_compile is None else cross_compile
+    _check_tools(arch, cross)
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(kdir, base / f"{release}-{_key(src_hash, version, arch)}", files,
+                      arch=arch, cross=cross, release=release, src_hash=src_hash,
+                      stamp_extra={"headers_version": version, "kdir": str(kdir)},
+                      label=_label(source))
+
+
+def _tree_release(kdir: Path) -> str | None:
+    """The release a module built in ``kdir`` gets in its vermagic (UTS_RELEASE; Debian's
+    include/config/kernel.release holds only the upstream version)."""
+    uts = kdir / "include" / "generated" / "utsrelease.h"
+    if uts.is_file():
+        m = re.search(r'UTS_RELEASE\s+"([^"]+)"', uts.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+    return None
+
+
+# --- source and cache keys --------------------------------------------------------------------
+
+def _source_files(source: Path | None) -> dict[str, bytes]:
+    """The module's source files by name: a folder's .c/.h/Kbuild/Makefile, or one .c file."""
+    source = Path(source) if source is not None else SOURCE_DIR
+    if source.is_file():
+        if source.suffix != ".c":
+            raise ImageError(f"{source} is not a C file", phase=PHASE,
+                             advice="give a module's .c file or a folder with its Kbuild")
+        return {source.name: source.read_bytes(), "Kbuild": f"obj-m := {source.stem}.o\n".encode()}
+    if not source.is_dir():
+        raise ImageError(f"module source {source} not found", phase=PHASE)
+    files = {p.name: p.read_bytes() for p in sorted(source.iterdir())
+             if p.is_file() and (p.suffix in (".c", ".h") or p.name in ("Kbuild", "Makefile"))}
+    sources = [n for n in files if n.endswith(".c")]
+    if not sources:
+        raise ImageError(f"no .c file in {source}", phase=PHASE)
+    if "Kbuild" not in files and "Makefile" not in files:
+        if len(sources) > 1:
+            raise ImageError(f"{source} has several .c files and no Kbuild", phase=PHASE,
+                             advice="add a Kbuild file (obj-m := NAME.o ...)")
+        files["Kbuild"] = f"obj-m := {Path(sources[0]).stem}.o\n".encode()
+    return files
+
+
+def _label(source: Path | None) -> str:
+    return f"{MODULE_NAME}.ko" if source is None else str(source)
+
+
+def _hash_files(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name, data in sorted(files.items()):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def _key(src_hash: str, version: str, arch: str) -> str:
+    return hashlib.sha256(
+        json.dumps([BUILD_FORMAT, src_hash, version, arch]).encode()).hexdigest()[:12]
+
+
+def _find_built(base: Path, release: str, arch: str, src_hash: str,
+                version: str | None = None) -> Path | None:
+    """The newest complete earlier build of this source for this release."""
+    found = []
+    for folder, stamp in stamps(base, f"{release}-"):
+        ko = folder / stamp.get("ko", "")
+        if (stamp.get("format") == BUILD_FORMAT and stamp.get("release") == release
+                and stamp.get("arch") == arch and stamp.get("source_hash") == src_hash
+                and (stamp.get("headers_version") == version if version is not None
+                     else "kdir" not in stamp)  # Debian headers, not a build tree
+                and stamp.get("ko") and ko.is_file()):
+            found.append((stamp.get("built_at", ""), ko))
+    return max(found)[1] if found else None
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+def _cross_prefix(arch: str) -> str:
+    """The cross-compiler prefix for ``arch``; empty when the host runs that architecture."""
+    return "" if _ARCH[arch][1] == debian.host_deb_arch() else _ARCH[arch][2]
+
+
+def _check_tools(arch: str, cross: str) -> None:
+    if shutil.which("make") is None:
+        raise ToolError("make not found: cannot build the crash module", phase=PHASE,
+                        advice="apt-get install make gcc (or build-essential)")
+    if cross:
+        found = _which_prefixed(f"{cross}gcc")
+        if not found:
+            raise ToolError(f"no cross compiler {cross}gcc for {arch} kernels", phase=PHASE,
+                            advice=f"apt-get install {_ARCH[arch][3]}")
+    elif not _which_prefixed("gcc"):
+        raise ToolError("gcc not found: cannot build the crash module", phase=PHASE,
+                        advice="apt-get install gcc make (the kernel's gcc version: see its "
+                               "linux-compiler-gcc-* package)")
+
+
+def _which_prefixed(name: str) -> str | None:
+    """``name`` or a versioned ``name-N`` on PATH."""
+    if found := shutil.which(name):
+        return found
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for candidate in sorted(Path(folder or ".").glob(f"{glob.escape(name)}-[0-9]*")):
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+    return None
+
+
+def _config_value(kdir: Path, name: str) -> str | None:
+    """A CONFIG_ value of the tree (.config, else include/config/auto.conf), unquoted."""
+    for path in (kdir / ".config", kdir / "include" / "config" / "auto.conf"):
+        if path.is_file():
+            m = re.search(rf"^{name}=(.*)$", path.read_text(errors="replace"), re.M)
+            if m:
+                return m.group(1).strip().strip('"')
+            return None
+    return None
+
+
+def _version_of(text: str) -> tuple[int, ...] | None:
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?\s*$", text.strip())
+    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
+
+def _compiler(kdir: Path, arch: str, cross: str) -> str:
+    """The C compiler to build with: the kernel's (CONFIG_CC_VERSION_TEXT), checked on PATH."""
+    if _config_value(kdir, "CONFIG_CC_IS_CLANG") == "y":
+        raise ToolError(f"the kernel in {kdir} was built with clang", phase=PHASE,
+                        advice="only gcc-built kernels are supported: build the module yourself "
+                               "(LLVM=1) and load it as a user module")
+    text = _config_value(kdir, "CONFIG_CC_VERSION_TEXT") or ""
+    word = text.split()[0] if text.split() else "gcc"
+    if not re.fullmatch(r"[\w.+-]*gcc[\w.+-]*", word):
+        word = "gcc"
+    cc = word if (not cross or word.startswith(cross)) else cross + word
+    if shutil.which(cc) is None:
+        package = _ARCH[arch][3] if cross else word
+        raise ToolError(f"the kernel was built with {text or 'gcc'!r}, and {cc} is not installed",
+                        phase=PHASE, advice=f"apt-get install {package} (the same gcc major "
+                                            "version as the kernel's)")
+    got = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    got = got.splitlines()[0].strip() if got.strip() else ""
+    want_v, got_v = _version_of(text), _version_of(got)
+    if want_v and got_v and want_v[0] != got_v[0]:
+        raise ToolError(f"compiler mismatch: the kernel was built with {text!r}, the host's {cc} "
+                        f"is {got!r}", phase=PHASE,
+                        advice=f"install gcc {want_v[0]} (Debian: gcc-{want_v[0]}) so that the "
+                               "module matches the kernel")
+    if text and got and want_v != got_v:
+        _log(f"note: the kernel was built with {text!r}, the module is built with {got!r}")
+    return cc
+
+
+# --- Debian headers ---------------------------------------------------------------------------
+
+def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[Path, str]:
+    """(kernel build dir, headers version) of ``linux-headers-<release>``, unpacked in the cache.
+
+    A complete unpacked copy is reused without apt (the Debian ABI name in the release changes
+    whenever the ABI does); ``force`` asks apt again.
+    """
+    base = cache / "headers"
+    if not force:
+        done = []
+        for folder, stamp in stamps(base, f"{release}-"):
+            kdir = folder / stamp.get("kdir", "-")
+            if stamp.get("release") == release and (kdir / "Makefile").is_file():
+                done.append((stamp.get("unpacked_at", ""), kdir, stamp["version"]))
+        if done:
+            _, kdir, version = max(done)
+            return kdir, version
+
+    started = time.monotonic()
+    deb_arch = _ARCH[arch][1]
+    apt = debian.Apt(cache, arch=deb_arch)
+    root_pkg = f"linux-headers-{release}"
+    try:
+        top = apt.resolve([root_pkg])[root_pkg]
+    except ToolError as e:
+        raise ImageError(
+            f"no Debian headers for kernel {release} ({arch}): apt knows no {root_pkg}",
+            phase=PHASE,
+            advice="a Debian kernel's headers may be gone from the mirror after a point release "
+                   "(rebuild the image with the current kernel, after 'apt-get update'); for a "
+                   "custom kernel, build the module against its build tree with "
+                   "pytest_kdump.crashmod.module_from_build_dir(KDIR)") from e
+    names = [root_pkg]
+    level = [root_pkg]
+    while level:
+        deps = apt.depends_many(level)
+        level = list(dict.fromkeys(d for n in level for d in deps.get(n, [])
+                                   if d.startswith(_CLOSURE_PREFIXES) and d not in names))
+        names += level
+    wanted = [n for n in names if n.startswith(_HEADER_PREFIXES)]
+    # The kbuild package holds host programs (fixdep, modpost, objtool): when cross-compiling
+    # they must be the host's build, not the target's.
+    host_apt = apt if not _cross_prefix(arch) else debian.Apt(cache)
+    groups = [(apt, [n for n in wanted if n != root_pkg and
+                     (host_apt is apt or not n.startswith("linux-kbuild-"))])]
+    if host_apt is not apt:
+        groups.append((host_apt, [n for n in wanted if n.startswith("linux-kbuild-")]))
+    pkgs = {root_pkg: top}
+    for source, group in groups:
+        if group:
+            pkgs.update(source.resolve(group))
+    if not any(n.startswith("linux-kbuild-") for n in pkgs):
+        raise ImageError(f"{root_pkg} depends on no linux-kbuild-* package", phase=PHASE,
+                         advice="not a Debian kernel headers package?")
+    debs_dir = base / "debs"
+    debs = []
+    for source, group in ((apt, [root_pkg] + groups[0][1]), *groups[1:]):
+        try:
+            debs += source.download([pkgs[n] for n in group], debs_dir)
+        except KdumpError as e:
+            e.phase = PHASE
+            raise
+    downloaded = time.monotonic()
+
+    final = base / f"{release}-{top.version.replace(':', '_')}"
+    stage = base / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    _log(f"unpacking {', '.join(pkgs)} into {final}")
+    for deb in debs:
+        try:
+            debian.extract(deb, stage)
+        except KdumpError as e:
+            e.phase = PHASE
+            raise
+    rel_kdir = Path("usr/src") / f"linux-headers-{release}"
+    _fix_tree(stage, stage / rel_kdir)
+    if not all((stage / rel_kdir / name).is_file() for name in ("Makefile", ".config")):
+        raise ImageError(f"{root_pkg} has no {rel_kdir}/Makefile or .config", phase=PHASE,
+                         advice="not a Debian kernel headers package?")
+    if (got := _tree_release(stage / rel_kdir)) != release:
+        raise ImageError(f"{root_pkg} is for kernel release {got}, not {release}", phase=PHASE,
+                         advice="report this: the package's layout is not the expected one")
+    stamp = {"release": release, "arch": arch, "version": top.version, "kdir": str(rel_kdir),
+             "packages": {n: p.version for n, p in pkgs.items()},
+             "unpacked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "download_seconds": round(downloaded - started, 2),
+             "unpack_seconds": round(time.monotonic() - downloaded, 2)}
+    publish(stage, final, stamp)
+    for deb in debs:  # the unpacked tree is the cache
+        deb.unlink(missing_ok=True)
+    _log(f"headers for {release} ready in {time.monotonic() - started:.1f} s "
+         f"(download {stamp['download_seconds']} s, unpack {stamp['unpack_seconds']} s)")
+    return final / rel_kdir, top.version
+
+
+def _fix_tree(root: Path, kdir: Path) -> None:
+    """Make the unpacked packages work where they are: absolute symlinks (lib/modules/*/build)
+    point inside ``root``; the flavour Makefile's ``include /usr/src/...`` becomes relative
+    (make runs in ``kdir``)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            link = Path(dirpath) / name
+            if link.is_symlink() and os.readlink(link).startswith("/"):
+                target = root / os.readlink(link).lstrip("/")
+                link.unlink()
+                link.symlink_to(os.path.relpath(target, link.parent))
+    for makefile in (root / "usr" / "src").glob("*/Makefile"):
+        text = makefile.read_text()
+        here = makefile.parent
+        fixed = re.sub(r"^include\s+(/\S+)",
+                       lambda m, here=here: "include " + os.path.relpath(
+                           root / m.group(1).lstrip("/"), here),
+                       text, flags=re.M)
+        if fixed != text:
+            makefile.write_text(fixed)
+
+
+# --- the build --------------------------------------------------------------------------------
+
+def _make_env() -> dict[str, str]:
+    """The environment without variables that would redirect kbuild."""
+    drop = {"ARCH", "CROSS_COMPILE", "CC", "LD", "LLVM", "M", "O", "V", "W", "C", "KDIR",
+            "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("KBUILD_")}
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    """The compiler's last lines, errors first when there are many."""
+    all_lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in all_lines if re.search(r"\berror\b|Error \d", line)]
+    picked = all_lines[-lines:]
+    if errors and not any(e in picked for e in errors[:3]):
+        picked = errors[:10] + ["..."] + all_lines[-(lines - 10):]
+    return "\n".join("    " + line for line in picked)
+
+
+def _build(kdir: Path, build_dir: Path, files: dict[str, bytes], *, arch: str, cross: str,
+           release: str, src_hash: str, stamp_extra: dict, label: str) -> Path:
+    """make -C kdir M=build_dir modules, then strip; called with the modules lock held."""
+    started = time.monotonic()
+    cc = _compiler(kdir, arch, cross)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    for name, data in files.items():
+        (build_dir / name).write_bytes(data)
+    cmd = ["make", "-C", str(kdir), f"M={build_dir}", f"ARCH={_ARCH[arch][0]}", f"CC={cc}"]
+    if cross:
+        cmd.append(f"CROSS_COMPILE={cross}")
+    cmd.append("modules")
+    _log(f"building the crash module for {release} ({arch}) in {build_dir}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_make_env(),
+                          stdin=subprocess.DEVNULL)
+    output = proc.stdout + proc.stderr
+    (build_dir / "build.log").write_text(" ".join(cmd) + "\n" + output)
+    kos = sorted(build_dir.glob("*.ko"))
+    if proc.returncode != 0 or not kos:  # no stamp: the folder is rebuilt next time
+        raise ToolError(
+            f"building the module {label} for kernel {release} failed (make exit "
+            f"{proc.returncode}); the compiler's last lines:\n{_tail(output)}",
+            phase=PHASE,
+            advice=f"fix the source (copied to {build_dir}); full log: {build_dir}/build.log")
+    built = next((k for k in kos if k.stem == MODULE_NAME), kos[0])
+    unstripped = built.with_name(f"{built.stem}.unstripped.ko")
+    built.rename(unstripped)
+    strip = f"{cross}strip" if cross and shutil.which(f"{cross}strip") else "strip"
+    if shutil.which(strip) is None:
+        raise ToolError(f"{strip} not found", phase=PHASE, advice="apt-get install binutils")
+    res = subprocess.run([strip, "--strip-debug", "-o", str(built), str(unstripped)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ToolError(f"{strip} --strip-debug {unstripped.name} failed: {res.stderr.strip()}",
+                        phase=PHASE, advice="check binutils")
+    elapsed = round(time.monotonic() - started, 2)
+    stamp = {"format": BUILD_FORMAT, "release": release, "arch": arch, "source_hash": src_hash,
+             "ko": built.name, "unstripped": unstripped.name, "size": built.stat().st_size,
+             "compiler": cc, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "build_seconds": elapsed, **stamp_extra}
+    (build_dir / "stamp.json").write_text(json.dumps(stamp, indent=1) + "\n")
+    _log(f"built {built} ({stamp['size']} bytes) in {elapsed} s")
+    return built

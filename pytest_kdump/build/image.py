@@ -1,0 +1,339 @@
+"""The guest image builder: a kdump-capable QEMU guest made from Debian packages.
+
+An image is a folder in the cache holding:
+
+- ``vmlinuz``: the production kernel (also used as crash kernel);
+- ``initrd.img``: busybox, kexec-tools, makedumpfile, their libraries, the modules needed to
+  reach the dump disk, our ``init`` and, inside it, ``/boot/vmlinuz`` and
+  ``/boot/initrd-crash.img`` for ``kexec -p``;
+- ``vmlinux``: the debug vmlinux, for crash and drgn;
+- ``manifest.json``: package versions, kernel release, build key.
+
+The folder name holds a key made of every package version and the builder's own source, so an
+unchanged second build costs a few apt-cache look-ups; ``force`` rebuilds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pytest_kdump.build import debian
+from pytest_kdump.cachedir import cache_dir, point
+from pytest_kdump.build.cpio import NewcWriter
+from pytest_kdump.errors import ImageError, ToolError
+
+# Bump when the builder's output changes (the guest init's text is hashed on its own).
+BUILDER_VERSION = 2
+GUEST_DIR = Path(__file__).parents[1] / "guest"
+REQUIRED_CONFIG = ("CONFIG_KEXEC", "CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE",
+                   "CONFIG_BLK_DEV_INITRD", "CONFIG_MAGIC_SYSRQ")
+# Modules the init loads (in dependency order) to reach the dump disk, when not built in.
+DUMP_MODULES = ("virtio_pci", "virtio_blk", "ext4")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What differs between guest architectures."""
+
+    name: str
+    deb_arch: str
+    kernel_meta: str
+    multiarch: str
+    qemu: str
+    console: str
+
+
+ARCHES = {
+    "x86_64": ArchSpec("x86_64", "amd64", "linux-image-cloud-amd64", "x86_64-linux-gnu",
+                       "qemu-system-x86_64", "ttyS0"),
+    "aarch64": ArchSpec("aarch64", "arm64", "linux-image-arm64", "aarch64-linux-gnu",
+                        "qemu-system-aarch64", "ttyAMA0"),
+}
+
+
+@dataclass
+class GuestImage:
+    """A built guest image; paths are absolute."""
+
+    arch: str
+    dir: Path
+    kernel_release: str
+    key: str
+    packages: dict[str, str] = field(default_factory=dict)
+    built_at: str = ""
+    build_seconds: float = 0.0
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initrd.img"
+
+    @property
+    def vmlinux(self) -> Path:
+        return self.dir / "vmlinux"
+
+    def complete(self) -> bool:
+        return all(p.is_file() and p.stat().st_size > 0
+                   for p in (self.kernel, self.initrd, self.vmlinux, self.dir / "manifest.json"))
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["dir"] = str(self.dir)
+        (self.dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> GuestImage:
+        data = json.loads((directory / "manifest.json").read_text())
+        data["dir"] = directory.resolve()
+        return cls(**data)
+
+    def __str__(self) -> str:
+        return f"{self.arch} guest, kernel {self.kernel_release}, in {self.dir}"
+
+
+def current_image(arch: str = "x86_64", cache: Path | None = None) -> GuestImage | None:
+    """The image last built for ``arch``, if it is complete."""
+    link = (cache or cache_dir()) / "images" / f"{arch}-current"
+    if not (link / "manifest.json").is_file():
+        return None
+    image = GuestImage.load(link.resolve())
+    return image if image.complete() else None
+
+
+def _log(msg: str) -> None:
+    print(f"pytest-kdump: {msg}", file=sys.stderr, flush=True)
+
+
+def _builder_hash() -> str:
+    h = hashlib.sha256(str(BUILDER_VERSION).encode())
+    h.update((GUEST_DIR / "init.sh").read_bytes())
+    return h.hexdigest()
+
+
+def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None = None,
+                kernel_package: str | None = None) -> GuestImage:
+    """Build (or find in the cache) the guest image for ``arch``.
+
+    ``kernel_package`` picks another Debian kernel package than the architecture's default
+    (``linux-image-cloud-amd64``'s current kernel on x86_64).
+    """
+    if arch not in ARCHES:
+        raise ImageError(f"unknown architecture {arch!r}", phase="image",
+                         advice=f"use one of: {', '.join(ARCHES)}")
+    spec = ARCHES[arch]
+    if arch != "x86_64":
+        raise ImageError(f"{arch} guest images are not supported yet", phase="image",
+                         advice="build the x86_64 image; arm64 support is planned")
+    for tool in ("apt-cache", "apt-get", "dpkg-deb", "depmod", "modprobe", "readelf", "tar"):
+        if shutil.which(tool) is None and not Path("/sbin", tool).exists():
+            raise ToolError(f"host tool {tool!r} not found", phase="image",
+                            advice="run the set-up script (installs kmod, binutils, dpkg tools)")
+    cache = cache or cache_dir()
+    apt = debian.Apt(cache, arch=spec.deb_arch)
+    started = time.monotonic()
+
+    kernel_pkg = _kernel_package(apt, kernel_package or spec.kernel_meta)
+    roots = ["busybox-static", "kexec-tools", "makedumpfile"]
+    names = [kernel_pkg, f"{kernel_pkg}-dbg", *apt.library_closure(roots)]
+    pkgs = apt.resolve(names)
+    versions = {n: p.version for n, p in sorted(pkgs.items())}
+    key = hashlib.sha256(json.dumps([versions, _builder_hash()]).encode()).hexdigest()[:12]
+    release = kernel_pkg.removeprefix("linux-image-")
+    image_dir = cache / "images" / f"{arch}-{release}-{key}"
+    link = cache / "images" / f"{arch}-current"
+    if not force and (image_dir / "manifest.json").is_file():
+        image = GuestImage.load(image_dir)
+        if image.complete():
+            point(link, image_dir.name)
+            _log(f"image up to date: {image}")
+            return image
+
+    debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
+    final_dir, image_dir = image_dir, image_dir.with_name(image_dir.name + ".partial")
+    shutil.rmtree(image_dir, ignore_errors=True)
+    image_dir.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
+        stage = Path(tmp)
+        _log("unpacking packages")
+        for name in names:
+            if name != f"{kernel_pkg}-dbg":
+                debian.extract(debs[name], stage / "sysroot")
+        release = _kernel_release(stage / "sysroot")
+        _check_config(stage / "sysroot" / "boot" / f"config-{release}", kernel_pkg)
+        tree = stage / "tree"
+        _populate_tree(tree, stage / "sysroot", spec, release)
+        crash_initrd = _cpio(tree, level=6)
+        shutil.copy2(stage / "sysroot" / "boot" / f"vmlinuz-{release}", image_dir / "vmlinuz")
+        boot = tree / "boot"
+        boot.mkdir()
+        shutil.copy2(image_dir / "vmlinuz", boot / "vmlinuz")
+        (boot / "initrd-crash.img").write_bytes(crash_initrd)
+        (image_dir / "initrd.img").write_bytes(_cpio(tree, level=1))
+        _log(f"initramfs: crash {len(crash_initrd) >> 10} KiB, "
+             f"production {(image_dir / 'initrd.img').stat().st_size >> 10} KiB")
+        _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
+    shutil.rmtree(final_dir, ignore_errors=True)
+    image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
+    image_dir = final_dir
+    image = GuestImage(arch=arch, dir=image_dir.resolve(), kernel_release=release, key=key,
+                       packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                       build_seconds=round(time.monotonic() - started, 1))
+    image.save()
+    point(link, image_dir.name)
+    _log(f"image built in {image.build_seconds} s: {image}")
+    _prune(cache / "images", arch, keep=image_dir)
+    return image
+
+
+def _prune(root: Path, arch: str, keep: Path) -> None:
+    """Remove the other images of ``arch`` (600 MB each, mostly the vmlinux)."""
+    for old in root.glob(f"{arch}-*"):
+        if old.is_symlink() or old.resolve() == keep.resolve() or not old.is_dir():
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        _log(f"removed the older image {old.name}")
+
+
+def _kernel_package(apt: debian.Apt, name: str) -> str:
+    """A concrete kernel package: a metapackage is resolved to the kernel it depends on."""
+    if re.match(r"linux-image-\d", name):
+        return name
+    for dep in apt.depends(name):
+        if re.match(r"linux-image-\d", dep):
+            return dep
+    raise ImageError(f"{name} does not name a Debian kernel package", phase="image",
+                     advice="give a package such as linux-image-cloud-amd64 or "
+                            "linux-image-6.1.0-56-amd64")
+
+
+def _kernel_release(sysroot: Path) -> str:
+    found = sorted((sysroot / "boot").glob("vmlinuz-*"))
+    if not found:
+        raise ImageError("the kernel package has no /boot/vmlinuz-*", phase="image")
+    return found[0].name.removeprefix("vmlinuz-")
+
+
+def _check_config(config: Path, pkg: str) -> None:
+    if not config.is_file():
+        return
+    text = config.read_text()
+    missing = [opt for opt in REQUIRED_CONFIG if f"\n{opt}=y" not in f"\n{text}"]
+    if missing:
+        raise ImageError(f"kernel {pkg} lacks {', '.join(missing)}", phase="image",
+                         advice="kdump needs CONFIG_KEXEC, CONFIG_CRASH_DUMP and "
+                                "CONFIG_PROC_VMCORE built in (=y): use another kernel")
+
+
+def _populate_tree(tree: Path, sysroot: Path, spec: ArchSpec, release: str) -> None:
+    """The crash initramfs: init, busybox, kexec, makedumpfile, their libraries, modules."""
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "lib", "etc", "proc", "sys", "tmp",
+              "dump", "root"):
+        (tree / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(GUEST_DIR / "init.sh", tree / "init")
+    (tree / "init").chmod(0o755)
+    shutil.copy2(sysroot / "bin" / "busybox", tree / "bin" / "busybox")
+    (tree / "bin" / "sh").symlink_to("busybox")
+    binaries = []
+    for name in ("kexec", "makedumpfile"):
+        src = next((sysroot / d / name for d in ("sbin", "usr/sbin", "bin", "usr/bin")
+                    if (sysroot / d / name).is_file()), None)
+        if src is None:
+            raise ImageError(f"{name} missing from its package", phase="image")
+        shutil.copy2(src, tree / "sbin" / name)
+        binaries.append(src)
+    _copy_libraries(tree, sysroot, spec, binaries)
+    _copy_modules(tree, sysroot, release)
+
+
+def _readelf(path: Path, flag: str) -> str:
+    return subprocess.run(["readelf", flag, str(path)], capture_output=True, text=True).stdout
+
+
+def _copy_libraries(tree: Path, sysroot: Path, spec: ArchSpec, binaries: list[Path]) -> None:
+    dirs = [sysroot / d for d in (f"lib/{spec.multiarch}", f"usr/lib/{spec.multiarch}", "lib",
+                                  "usr/lib", "lib64")]
+    interp = re.search(r"interpreter: (\S+?)\]", _readelf(binaries[0], "-l"))
+    if interp:
+        loader = interp.group(1).lstrip("/")
+        name = Path(loader).name
+        found = next((d / name for d in dirs if (d / name).exists()), None)
+        if found is None:
+            raise ImageError(f"dynamic loader {loader} not found in libc6", phase="image")
+        (tree / loader).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(found, tree / loader)
+        (tree / loader).chmod(0o755)
+    todo, done = list(binaries), set()
+    while todo:
+        for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]",
+                                 _readelf(todo.pop(), "-d")):
+            if soname in done:
+                continue
+            done.add(soname)
+            src = next((d / soname for d in dirs if (d / soname).exists()), None)
+            if src is None:
+                raise ImageError(f"library {soname} not found in the downloaded packages",
+                                 phase="image", advice="a dependency was renamed: report it")
+            shutil.copyfile(src, tree / "lib" / soname)
+            (tree / "lib" / soname).chmod(0o755)
+            todo.append(src.resolve())
+
+
+def _copy_modules(tree: Path, sysroot: Path, release: str) -> None:
+    subprocess.run(["depmod", "-b", str(sysroot), release], check=True, capture_output=True)
+    order: list[str] = []
+    for name in DUMP_MODULES:
+        proc = subprocess.run(["modprobe", "-d", str(sysroot), "-S", release, "--show-depends",
+                               name], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ImageError(f"module {name} not found for {release}: {proc.stderr.strip()}",
+                             phase="image", advice="the kernel needs virtio_blk and ext4")
+        for line in proc.stdout.splitlines():
+            if not line.startswith("insmod "):
+                continue
+            src = Path(line.split()[1])
+            rel = src.name.split(".ko")[0] + ".ko"
+            if rel in order:
+                continue
+            order.append(rel)
+            data = src.read_bytes()
+            if src.name.endswith(".xz"):
+                import lzma
+                data = lzma.decompress(data)
+            elif src.name.endswith(".zst"):
+                data = subprocess.run(["zstd", "-dc", str(src)], capture_output=True,
+                                      check=True).stdout
+            (tree / "lib" / "modules").mkdir(parents=True, exist_ok=True)
+            (tree / "lib" / "modules" / rel).write_bytes(data)
+    (tree / "etc" / "modules.load").write_text("".join(m + "\n" for m in order))
+
+
+def _cpio(tree: Path, level: int) -> bytes:
+    raw = io.BytesIO()
+    writer = NewcWriter(raw)
+    writer.add_dir("dev")
+    writer.add_chardev("dev/console", 5, 1)
+    writer.add_tree(tree)
+    writer.close()
+    return gzip.compress(raw.getvalue(), compresslevel=level, mtime=0)
+
+
+def _extract_vmlinux(deb: Path, release: str, image_dir: Path, stage: Path) -> None:
+    member = f"./usr/lib/debug/boot/vmlinux-{release}"
+    _log(f"extracting the debug vmlinux from {deb.name} (the slowest step, ~10 s)")
+    debian.extract(deb, stage / "dbg", [member])
+    (stage / "dbg" / member).replace(image_dir / "vmlinux")

@@ -1,0 +1,151 @@
+"""labgrid integration: the ``KdumpDriver``, configured in the environment YAML.
+
+Load it with ``imports: [pytest_kdump.labgrid_driver]`` in the env file. It binds to a
+:class:`~.labgrid_console.KdumpConsoleDriver` (which holds the real console and the power
+driver) and gives a :class:`CycleEngine`.
+Unlike labgrid's own drivers, an unknown key in its section is an error, not a warning.
+
+    KdumpDriver:
+      crashkernel: 128M                 # the reservation expected (checked, not set)
+      dump_disk: !template "$LG_KDUMP_RUN/dump.img"   # QEMU: the dump disk image on the host
+      image: x86_64                     # QEMU: build this guest image if it is missing
+      vmlinux: !template "$LG_KDUMP_IMAGES/x86_64-current/vmlinux"
+      crash: null                       # crash binary (default: the one pytest-kdump installs)
+      saver: guest-init                 # how the crash kernel saves: or kdump-tools, kdump-utils
+      transport: disk-image             # how the dump reaches the host
+      timeouts: {dump_saved: 300}
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import attr
+from labgrid.driver import Driver
+from labgrid.factory import TargetFactory, target_factory
+
+from pytest_kdump import savers, transports
+from pytest_kdump.build.image import build_image, current_image
+from pytest_kdump.drivers.console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
+from pytest_kdump.engine.cycle import CycleEngine
+from pytest_kdump.engine.results import Timeouts
+from pytest_kdump.errors import ConfigError
+from pytest_kdump.transports import VmcoreTransport
+
+_opt_str = attr.validators.optional(attr.validators.instance_of(str))
+
+
+def _check_saver(_inst: object, attribute: attr.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            savers.by_name(value)
+        except ConfigError as exc:
+            raise ConfigError(f"KdumpDriver: {attribute.name}: {exc.message}",
+                              advice=exc.advice) from None
+
+
+def _check_transport(_inst: object, _attr: object, value: str) -> None:
+    try:
+        transports.by_name(value)
+    except ConfigError as exc:
+        raise ConfigError(f"KdumpDriver: {exc.message}", advice=exc.advice) from None
+
+
+def _check_timeouts(_inst: object, _attr: object, value: dict) -> None:
+    Timeouts.from_dict(value)
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class KdumpDriver(Driver):
+    """Kdump cycles on a labgrid target: arm check, trigger, crash kernel, dump, fetch."""
+
+    bindings = {"console": "KdumpConsoleDriver"}
+
+    crashkernel = attr.ib(default=None, validator=_opt_str)
+    dump_disk = attr.ib(default=None, validator=_opt_str)
+    dump_disk_size = attr.ib(default=1024, validator=attr.validators.instance_of(int))
+    image = attr.ib(default=None, validator=_opt_str)
+    vmlinux = attr.ib(default=None, validator=_opt_str)
+    crash = attr.ib(default=None, validator=_opt_str)
+    saver = attr.ib(default="guest-init", validator=_check_saver)
+    recognizer = attr.ib(default=None, validator=_check_saver)  # the name of saver before 0.2
+    transport = attr.ib(default="disk-image", validator=_check_transport)
+    prompt = attr.ib(default=r"[#$] ", validator=attr.validators.instance_of(str))
+    timeouts = attr.ib(default=attr.Factory(dict), validator=_check_timeouts)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._cycle: CycleEngine | None = None
+        self._check_keys()
+
+    def _check_keys(self) -> None:
+        """labgrid drops unknown keys with a warning; for this driver they are errors."""
+        env = getattr(self.target, "env", None)
+        if env is None:
+            return
+        target_conf = env.config.data.get("targets", {}).get(self.target.name, {})
+        drivers = TargetFactory._convert_to_named_list(
+            copy.deepcopy(target_conf.get("drivers", {})))
+        known = {a.name for a in attr.fields(type(self))} - {"target", "state"}
+        for item in drivers:
+            if item.get("cls") != "KdumpDriver" or item.get("name") != self.name:
+                continue
+            unknown = sorted(set(item) - known - {"cls", "name", "bindings"})
+            if unknown:
+                raise ConfigError(f"KdumpDriver: unknown key(s) {', '.join(unknown)} in "
+                                  f"{env.config_file}",
+                                  advice=f"known keys: {', '.join(sorted(known - {'name'}))}")
+
+    def on_activate(self) -> None:
+        if self.image:
+            if current_image(self.image) is None:
+                build_image(self.image)
+        raw = self.console.console
+        qemu = raw if type(raw).__name__ == "QEMUDriver" else None
+        if qemu is not None and self.dump_disk is None:
+            raise ConfigError("KdumpDriver: dump_disk is required with QEMUDriver",
+                              advice="add dump_disk and pass the same file to QEMU with "
+                                     "extra_args '-drive if=virtio,format=raw,file=...'")
+        if qemu is not None and self.dump_disk not in (qemu.extra_args or ""):
+            raise ConfigError(f"KdumpDriver: dump_disk {self.dump_disk} is not given to QEMU",
+                              advice="add '-drive if=virtio,format=raw,file=<dump_disk>' to "
+                                     "QEMUDriver's extra_args")
+        if self.dump_disk:
+            self._transport().prepare()
+
+    def on_deactivate(self) -> None:
+        if self._cycle is not None:
+            self._cycle.close()
+            self._cycle = None
+
+    @Driver.check_active
+    def engine(self, log_dir: Path, echo: bool = False) -> CycleEngine:
+        """The engine for this target (one per activation), logging the console to log_dir."""
+        if self._cycle is None:
+            if not self.dump_disk:
+                raise ConfigError("KdumpDriver: no vmcore transport configured",
+                                  advice="set dump_disk (QEMU); board transports come later")
+            self._cycle = CycleEngine(
+                self.console.board,
+                self._transport(), log_dir,
+                timeouts=Timeouts.from_dict(self.timeouts),
+                saver=savers.by_name(self.recognizer or self.saver), prompt=self.prompt,
+                expected_crashkernel=self.crashkernel,
+                echo=sys.stderr.write if echo else None, capture=self.console.capture)
+        return self._cycle
+
+    def _transport(self) -> VmcoreTransport:
+        """The configured vmcore transport (``disk-image``: the dump disk's image file)."""
+        return transports.by_name(self.transport)(Path(self.dump_disk), self.dump_disk_size)
+
+    def vmlinux_path(self) -> Path | None:
+        """The debug vmlinux: the configured one, else the guest image's."""
+        if self.vmlinux:
+            return Path(self.vmlinux)
+        if self.image:
+            image = current_image(self.image)
+            return image.vmlinux if image else None
+        return None

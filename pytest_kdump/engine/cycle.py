@@ -1,0 +1,388 @@
+"""The kdump cycle: boot → shell → armed → trigger → crash kernel → dump saved → fetch → recover.
+
+Each phase has a timeout and is timed; a failure raises an error naming the phase, what to check,
+the console tail and the console log's path. The engine needs only a :class:`~.board.Board`, a
+:class:`~pytest_kdump.transports.VmcoreTransport` and a :class:`~pytest_kdump.savers.Saver`,
+so QEMU, a serial board and a distribution's kdump scripts all fit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+
+from pytest_kdump import detect
+from pytest_kdump.console.capture import ConsoleCapture
+from pytest_kdump.console.shell import Shell, ShellAborted
+from pytest_kdump.console.spawn import ConsoleSpawn
+from pytest_kdump.detect import CrashRecord
+from pytest_kdump.engine.advice import ADVICE, diagnose
+from pytest_kdump.engine.board import Board
+from pytest_kdump.engine.results import (
+    ArmedState,
+    DumpResult,
+    PhaseTiming,
+    SeenCrash,
+    Timeouts,
+    parse_armed,
+    parse_size,
+)
+from pytest_kdump.errors import (
+    BoardDied,
+    CycleError,
+    KdumpError,
+    PhaseTimeout,
+    UnexpectedCrash,
+)
+from pytest_kdump.savers import Saver
+from pytest_kdump.savers.guest_init import SAVER as GUEST_INIT
+from pytest_kdump.transports import VmcoreTransport
+from pytest_kdump.triggers import Trigger, get_trigger
+from pytest_kdump.vmcore import check_vmcore
+
+
+class CycleEngine:
+    """Drives one board through kdump cycles.
+
+    ``log_dir`` receives the session console log; :meth:`attach_log` adds a per-test one.
+    ``echo`` (e.g. ``sys.stderr.write``) shows the console live.
+    """
+
+    def __init__(self, board: Board, transport: VmcoreTransport, log_dir: Path, *,
+                 timeouts: Timeouts | None = None,
+                 saver: Saver = GUEST_INIT,
+                 prompt: str = r"[#$] ", expected_crashkernel: str | None = None,
+                 echo: Callable[[str], None] | None = None,
+                 capture: ConsoleCapture | None = None) -> None:
+        self.board = board
+        self.transport = transport
+        self.timeouts = timeouts or Timeouts()
+        self.saver = saver
+        self.expected_crashkernel = expected_crashkernel
+        self._own_capture = capture is None
+        if capture is None:
+            capture = ConsoleCapture(board.read, log_dir, echo=echo)
+        else:
+            capture.relocate(log_dir)
+            if echo:
+                capture.listeners.append(echo)
+        self.capture = capture
+        self.detector = detect.StreamDetector()
+        self.seen: list[SeenCrash] = []
+        self._expecting = False
+        capture.listeners.append(self._watch)
+        self.spawn = ConsoleSpawn(self.capture, board.write)
+        self.shell = Shell(self.spawn, prompt)
+        self.state = "off"
+        self.phases: list[PhaseTiming] = []
+        self.log_path = self.capture.log_path
+        self.warnings: list[str] = []
+        self._armed: ArmedState | None = None  # valid until the next crash or power-on
+        self.last_armed: ArmedState | None = None
+
+    # -- crash detection ---------------------------------------------------------------------
+    def _watch(self, text: str) -> None:
+        """Capture listener (reader thread): feed the detector, keep what it recognises."""
+        self._keep(self.detector.feed(text))
+
+    def _keep(self, records: list[CrashRecord]) -> None:
+        for record in records:
+            self.seen.append(SeenCrash(record, self._expecting,
+                                       round(time.monotonic() - self.capture.t0, 3)))
+
+    def settle_detection(self) -> None:
+        """Complete a report whose end was seen but which waits for a possible follow-up
+        (an oops may be followed by its panic); call when the console is quiet."""
+        self._keep(self.detector.idle())
+
+    def unexpected_since(self, mark: int) -> list[SeenCrash]:
+        """Crashes recognised after ``len(self.seen) == mark`` that no trigger caused."""
+        return [s for s in self.seen[mark:] if not s.expected]
+
+    def _wait_record(self, mark: int, timeout: float) -> list[SeenCrash]:
+        """The reports seen since ``mark``, waiting up to ``timeout`` for one to complete (an
+        open one is taken as it is)."""
+        deadline = time.monotonic() + timeout
+        while len(self.seen) <= mark and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self.settle_detection()
+        if len(self.seen) <= mark:  # still open: describe it as it is, it completes later
+            now = round(time.monotonic() - self.capture.t0, 3)
+            return [SeenCrash(r, self._expecting, now) for r in self.detector.pending()]
+        return self.seen[mark:]
+
+    # -- logs ------------------------------------------------------------------------------
+    def attach_log(self, path: Path) -> None:
+        self.log_path = path
+        self.capture.attach_log(path)
+
+    def detach_log(self, path: Path) -> None:
+        self.capture.detach_log(path)
+        self.log_path = self.capture.log_path
+
+    # -- phases ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def phase(self, name: str, timeout: float) -> Iterator[None]:
+        """Time a phase; turn whatever goes wrong into an error naming it."""
+        start = time.monotonic()
+        try:
+            yield
+        except pexpect.TIMEOUT:
+            self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
+            self.state = "unknown"
+            raise self._error(PhaseTimeout, name,
+                              f"{name} did not finish within {timeout:g} s") from None
+        except pexpect.EOF:
+            self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
+            self.state = "off"
+            raise self._error(BoardDied, name, f"the board went away during {name}: "
+                                               f"{self.board.describe_death()}") from None
+        except KdumpError as exc:
+            self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
+            self.state = "off" if isinstance(exc, BoardDied) else "unknown"
+            exc.phase = exc.phase or name
+            exc.advice = exc.advice or ADVICE.get(name)
+            exc.console_tail = exc.console_tail or self.capture.tail()
+            exc.log_path = exc.log_path or self.log_path
+            raise
+        self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2)))
+
+    def _error(self, cls: type[KdumpError], phase: str, message: str) -> KdumpError:
+        tail = self.capture.tail()
+        advice = "; ".join(diagnose(tail) + [ADVICE[phase]])
+        return cls(message, phase=phase, advice=advice, console_tail=tail,
+                   log_path=self.log_path)
+
+    def _expect(self, patterns: list[re.Pattern[str] | str], timeout: float) -> int:
+        return self.spawn.expect(patterns, timeout=timeout)
+
+    # -- power and shell -------------------------------------------------------------------
+    def power_on(self) -> None:
+        self._armed = None
+        self._keep(self.detector.flush())  # what the last boot left open
+        self.detector.reset()
+        self.spawn.drain()
+        self.spawn.reset_eof()
+        self.board.power_on()
+        self.capture.resume()
+        self.state = "booting"
+
+    def power_off(self) -> None:
+        self.board.power_off()
+        self.state = "off"
+
+    def ensure_shell(self) -> None:
+        """Bring the board to a shell: boot it if off, wait for it if rebooting."""
+        if self.state == "shell":
+            return
+        if self.state == "rebooted":
+            self.recover()
+            return
+        if self.state in ("crashed", "crashing"):  # a crash nobody followed: start afresh
+            self.power_off()
+        elif self.state == "unknown":  # after a failure: a shell may still answer
+            try:
+                self.shell.wait_ready(min(10.0, self.timeouts.shell))
+                self.state = "shell"
+                return
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                self.power_off()
+        with self.phase("boot", self.timeouts.boot):
+            if self.state == "off" or not self.board.alive():
+                self.power_on()
+            self._expect([detect.KERNEL_BANNER_RE], self.timeouts.boot)
+        with self.phase("shell", self.timeouts.shell):
+            self.shell.wait_ready(self.timeouts.shell)
+        self.state = "shell"
+
+    def recover(self) -> None:
+        """Bring the board back to a shell after a dump: wait for its reboot, or power it on
+        if the crash kernel powered it off."""
+        with self.phase("recover", self.timeouts.recover):
+            if not self.board.alive():
+                self.power_on()
+            self._expect([detect.KERNEL_BANNER_RE], self.timeouts.recover)
+            self.shell.wait_ready(self.timeouts.recover)
+        self.state = "shell"
+
+    def run(self, command: str, timeout: float = 30) -> str:
+        """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash
+        an UnexpectedCrash (raised as soon as it shows, not at the timeout)."""
+        self.ensure_shell()
+        mark = len(self.seen)
+        try:
+            result = self.shell.run(command, timeout, abort=[detect.CRASH_RE])
+        except ShellAborted as exc:
+            self.state = "crashed"
+            self._armed = None
+            seen = self._wait_record(mark, 10.0)
+            what = "; ".join(str(s.record.signature) for s in seen) or exc.seen
+            raise UnexpectedCrash(f"the kernel crashed while running {command!r}: {what}",
+                                  records=[s.record for s in seen], phase="run",
+                                  advice="a crash no test asked for: see the console tail, "
+                                         "the dump and its analysis in the test's artifacts",
+                                  console_tail=self.capture.tail(),
+                                  log_path=self.log_path) from None
+        if result.rc != 0:
+            raise CycleError(f"command failed on the board: {result}",
+                             console_tail=self.capture.tail(), log_path=self.log_path)
+        return result.output
+
+    # -- kdump -----------------------------------------------------------------------------
+    def check_armed(self) -> ArmedState:
+        """Read the reservation and the crash kernel's load state; fail if not armed."""
+        self.ensure_shell()
+        with self.phase("armed", self.timeouts.armed):
+            out = self.shell.run(
+                "echo loaded=$(cat /sys/kernel/kexec_crash_loaded) "
+                "size=$(cat /sys/kernel/kexec_crash_size) release=$(uname -r); "
+                "echo cmdline=$(cat /proc/cmdline); grep -iE 'crash kernel|system ram' /proc/iomem",
+                self.timeouts.armed).output
+            state = parse_armed(out)
+            if not state.loaded:
+                raise CycleError(_not_armed_reason(state), phase="armed",
+                                 advice=ADVICE["armed"])
+            self._armed = self.last_armed = state
+            if self.expected_crashkernel:
+                want = parse_size(self.expected_crashkernel)
+                if want and want != state.reserved_bytes:
+                    self.warnings.append(
+                        f"crashkernel reservation is {state.reserved_mib:.0f} MiB, "
+                        f"expected {self.expected_crashkernel}")
+        return state
+
+    def take_dump(self, trigger: str | Trigger, dest: Path) -> DumpResult:
+        """Crash the kernel with ``trigger`` and fetch the dump into ``dest``."""
+        trig = get_trigger(trigger)
+        armed = self._armed or self.check_armed()
+        self._armed = None
+        mark = len(self.seen)
+        self._expecting = True
+        try:
+            dump = self._crash(trig, armed, dest)
+        finally:
+            self._expecting = False
+        dump.records = [s.record for s in self.seen[mark:] if s.expected]
+        return dump
+
+    def unsupported(self, trigger: Trigger) -> str | None:
+        """Why the board cannot fire ``trigger`` (None if it can)."""
+        for need in trigger.requires:
+            if need == "nmi" and not getattr(self.board, "nmi_supported", False):
+                return ("NMI injection needs QEMU's monitor (inject-nmi); this board has no "
+                        "way to receive an NMI from the host")
+            if need.startswith("path:"):
+                path = need[5:]
+                self.ensure_shell()
+                if self.shell.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                                  f"test -e {path}").rc != 0:
+                    return f"{path} does not exist on the board (kernel feature not built in)"
+        return None
+
+    def put_file(self, local: Path, remote: str, chunk: int = 700) -> None:
+        """Copy a file to the board over the console (base64 in short lines, then checked
+        with md5sum): works on any board with a shell, no network needed."""
+        data = base64.b64encode(Path(local).read_bytes()).decode()
+        self.run(f"rm -f {remote}.b64")
+        for i in range(0, len(data), chunk):
+            self.run(f"echo {data[i:i + chunk]} >> {remote}.b64")
+        self.run(f"base64 -d {remote}.b64 > {remote} && rm {remote}.b64")
+        got = self.run(f"md5sum {remote}").split()[0]
+        want = hashlib.md5(Path(local).read_bytes()).hexdigest()
+        if got != want:
+            raise CycleError(f"copying {local} to the board's {remote} corrupted it "
+                             f"(md5 {got} != {want})", advice="the console drops input: "
+                             "lower the chunk size or check the serial link")
+
+    def _crash(self, trig: Trigger, armed: ArmedState, dest: Path) -> DumpResult:
+        patterns = [detect.CRASH_RE, detect.KERNEL_BANNER_RE,
+                    re.compile("TRIGGER-RETURNED-(\\d+)")]
+        with self.phase("trigger", trig.timeout):
+            for remote, local in trig.files:
+                self.put_file(local, remote)
+            for cmd in trig.setup_commands():
+                self.run(cmd, self.timeouts.armed)
+            if trig.host_action == "nmi":
+                self.board.inject_nmi()
+            else:
+                self.spawn.sendline(f"{trig.command}; echo TRIGGER-''RETURNED-$?")
+            self.state = "crashing"
+            deadline = time.monotonic() + trig.timeout
+            returned = None
+            while True:
+                try:
+                    idx = self._expect(patterns, max(0.1, deadline - time.monotonic()))
+                except pexpect.TIMEOUT:
+                    if returned is not None:
+                        raise self._error(PhaseTimeout, "trigger", f"trigger {trig} returned "
+                                          f"(exit {returned}) and no crash followed within "
+                                          f"{trig.timeout:g} s") from None
+                    raise
+                if idx != 2:
+                    break
+                returned = self.spawn.match.group(1)
+            headline = self.spawn.match.group(0).strip() if idx == 0 else None
+        return self.follow_crash(dest, trig.name, armed, headline,
+                                 crash_kernel_seen=idx == 1)
+
+    def follow_crash(self, dest: Path, trigger: str, armed: ArmedState | None,
+                     headline: str | None, crash_kernel_seen: bool = False) -> DumpResult:
+        """After a crash's first line: wait for the crash kernel and the saved dump, fetch it."""
+        self.state = "crashing"
+        self._armed = None
+        crash_text = ""
+        release = None
+        with self.phase("crash_kernel", self.timeouts.crash_kernel):
+            if not crash_kernel_seen:
+                idx2 = self._expect([detect.KERNEL_BANNER_RE, detect.PANIC_END_RE],
+                                    self.timeouts.crash_kernel)
+                crash_text = (headline or "") + self.spawn.before
+                if idx2 == 1:
+                    raise CycleError("the kernel panicked and stopped: it did not jump to the "
+                                     "crash kernel", phase="crash_kernel")
+            release = self.spawn.match.group(1)
+        with self.phase("dump_saved", self.timeouts.dump_saved):
+            rec = self.saver.patterns()
+            idx3 = self._expect(rec + [detect.KERNEL_BANNER_RE, detect.PANIC_RE],
+                                self.timeouts.dump_saved)
+            if idx3 >= len(rec):
+                what = ("rebooted" if idx3 == len(rec) else
+                        f"panicked ({self.spawn.match.group(0).strip()})")
+                raise CycleError(f"the crash kernel {what} before reporting the dump saved",
+                                 phase="dump_saved")
+            if not self.saver.is_success(idx3):
+                why = self.spawn.match.groupdict().get("why") or self.spawn.match.group(0)
+                raise CycleError(f"the crash kernel failed to save the dump: {why.strip()}",
+                                 phase="dump_saved")
+            self.state = "rebooted"
+        with self.phase("fetch", self.timeouts.fetch):
+            fetched = self.transport.fetch(dest)
+            info = check_vmcore(fetched.vmcore, fetched.expected_size)
+        return DumpResult(trigger=trigger, armed=armed, headline=headline,
+                          crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,
+                          vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.power_off()
+        self.spawn.close()
+        if self._own_capture:
+            self.capture.close()
+
+
+def _not_armed_reason(state: ArmedState) -> str:
+    if "crashkernel=" not in state.cmdline:
+        return ("crash kernel not loaded: no crashkernel= on the kernel command line "
+                f"({state.cmdline!r})")
+    if state.reserved_bytes == 0:
+        return ("crash kernel not loaded: crashkernel= is on the command line but no memory "
+                "was reserved (too large for this RAM, or a syntax error)")
+    return (f"crash kernel not loaded although {state.reserved_mib:.0f} MiB are reserved: "
+            "'kexec -p' failed or was not run (see the console)")

@@ -1,0 +1,130 @@
+"""The engine's results: phase timings, the armed state, crashes seen, a fetched dump."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_kdump.detect import CrashRecord
+from pytest_kdump.errors import ConfigError
+from pytest_kdump.vmcore import VmcoreInfo
+
+
+@dataclass
+class Timeouts:
+    """Per-phase timeouts in seconds (defaults suit QEMU TCG; boards may need more)."""
+
+    boot: float = 60
+    shell: float = 120
+    armed: float = 30
+    trigger: float = 30
+    crash_kernel: float = 120
+    dump_saved: float = 600
+    fetch: float = 120
+    recover: float = 240
+
+    @classmethod
+    def from_dict(cls, values: dict[str, float] | None) -> Timeouts:
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown phase timeout(s): {', '.join(unknown)}",
+                              advice=f"known phases: {', '.join(sorted(known))}")
+        bad = [k for k, v in values.items()
+               if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0]
+        if bad:
+            raise ConfigError(f"phase timeouts must be positive numbers of seconds: {bad}")
+        return cls(**values)
+
+
+@dataclass
+class PhaseTiming:
+    """How long a phase took and whether it succeeded."""
+
+    name: str
+    seconds: float
+    ok: bool = True
+
+
+@dataclass
+class ArmedState:
+    """What the running kernel says about kdump: reservation and crash kernel load."""
+
+    loaded: bool
+    reserved_bytes: int
+    ram_bytes: int
+    region: str | None
+    cmdline: str
+    kernel_release: str
+
+    @property
+    def reserved_mib(self) -> float:
+        return self.reserved_bytes / (1 << 20)
+
+    def __str__(self) -> str:
+        state = "loaded" if self.loaded else "NOT loaded"
+        return (f"crash kernel {state}; reserved {self.reserved_mib:.0f} MiB of "
+                f"{self.ram_bytes / (1 << 20):.0f} MiB RAM ({self.region or 'no region'})")
+
+
+@dataclass
+class SeenCrash:
+    """A crash report recognised on the console; ``expected`` if a trigger was fired."""
+
+    record: CrashRecord
+    expected: bool
+    at: float
+
+    def __str__(self) -> str:
+        return f"[{self.at:9.3f}] {self.record}"
+
+
+@dataclass
+class DumpResult:
+    """One crash and its dump: what was seen on the console and what was fetched."""
+
+    trigger: str
+    armed: ArmedState | None
+    headline: str | None
+    crash_text: str
+    crash_kernel_release: str | None
+    vmcore: VmcoreInfo
+    dmesg: Path | None
+    phases: list[PhaseTiming] = field(default_factory=list)
+    records: list[CrashRecord] = field(default_factory=list)
+
+    @property
+    def record(self) -> CrashRecord | None:
+        """The console's report of this crash (the first one seen)."""
+        return self.records[0] if self.records else None
+
+
+def parse_size(text: str) -> int | None:
+    """``128M`` → bytes; None for forms like ``1G-2G:128M``."""
+    m = re.fullmatch(r"(\d+)([KMG]?)", text.strip(), re.I)
+    if not m:
+        return None
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+
+
+def parse_armed(out: str) -> ArmedState:
+    """Parse the armed-check command's output (see :meth:`CycleEngine.check_armed`)."""
+    def val(key: str) -> str:
+        m = re.search(rf"{key}=([^\n]*?)(?: \w+=|$)", out, re.M)
+        return m.group(1).strip() if m else ""
+
+    region = re.search(r"^\s*([0-9a-f]+-[0-9a-f]+) : Crash kernel", out, re.M | re.I)
+    ram = sum(int(b, 16) - int(a, 16) + 1
+              for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM", out, re.M | re.I))
+    cmd = re.search(r"^cmdline=(.*)$", out, re.M)
+    return ArmedState(
+        loaded=val("loaded") == "1",
+        reserved_bytes=int(val("size") or 0),
+        ram_bytes=ram,
+        region=region.group(1) if region else None,
+        cmdline=cmd.group(1).strip() if cmd else "",
+        kernel_release=val("release"),
+    )

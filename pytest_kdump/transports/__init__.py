@@ -1,0 +1,48 @@
+"""Vmcore transports: how the dump gets from the crash kernel's target to the host.
+
+One module per transport, chosen by name (:func:`by_name`): ``disk-image``
+(:mod:`.disk_image`, QEMU's ext4 dump disk read with debugfs). Boards will add SSH or serial
+transports with the same two methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_kdump.errors import ConfigError
+
+
+@dataclass
+class FetchedDump:
+    """The files fetched after a crash: the vmcore, the crash kernel's dmesg, its status."""
+
+    vmcore: Path
+    dmesg: Path | None
+    status: dict[str, str]
+
+    @property
+    def expected_size(self) -> int | None:
+        size = self.status.get("size")
+        return int(size) if size and size.isdigit() else None
+
+
+class VmcoreTransport(Protocol):
+    """Prepares the dump target before a crash and fetches the dump after it."""
+
+    def prepare(self) -> None: ...
+
+    def fetch(self, dest: Path) -> FetchedDump: ...
+
+
+NAMES = ("disk-image",)
+
+
+def by_name(name: str) -> type[Any]:
+    """The transport class called ``name`` (its module's ``TRANSPORT``)."""
+    if name not in NAMES:
+        raise ConfigError(f"unknown vmcore transport {name!r}",
+                          advice=f"use one of: {', '.join(NAMES)}")
+    return import_module(f"{__name__}.{name.replace('-', '_')}").TRANSPORT

@@ -1,0 +1,45 @@
+"""Shared by the tests: where things are, and synthetic vmcores."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+ENV = ROOT / "labgrid-envs" / "qemu-x86_64.yaml"
+
+
+def make_kdump(pfns: list[int], *, status: int = 1, release: str = "6.1.0-test",
+               block: int = 4096, seed: int = 0) -> bytes:
+    """A small kdump-compressed file in makedumpfile's layout (what vmcore.kdump_layout reads):
+    header block, one sub-header block, bitmap blocks (bitmap1 then bitmap2), 24-byte page
+    descriptors for the pages set in bitmap2, then the (here random) page data."""
+    sub_blocks, bitmap_blocks = 1, 2
+    head = bytearray(block)
+    head[0:8] = b"KDUMP   "
+    struct.pack_into("<i", head, 8, 6)  # header_version
+    head[12:17] = b"Linux"  # utsname.sysname; release is the third 65-byte field
+    head[12 + 130:12 + 130 + len(release)] = release.encode()
+    struct.pack_into("<IiiI", head, 424, status, block, sub_blocks, bitmap_blocks)
+    half = bitmap_blocks * block // 2
+    bitmap1, bitmap2 = bytearray(half), bytearray(half)
+    for pfn in pfns:
+        for bitmap in (bitmap1, bitmap2):
+            bitmap[pfn // 8] |= 1 << (pfn % 8)
+    table_at = (1 + sub_blocks + bitmap_blocks) * block
+    offset = table_at + 24 * len(pfns)
+    rng = random.Random(seed)
+    table, data = b"", b""
+    for i in range(len(pfns)):
+        page = rng.randbytes(50 + 37 * i)
+        table += struct.pack("<qIIQ", offset, len(page), 1, 0)
+        offset += len(page)
+        data += page
+    out = bytes(head) + bytes(sub_blocks * block) + bitmap1 + bitmap2 + table + data
+    assert len(out) == offset
+    return out
+
+
+PFNS = [0, 1, 2, 9, 100, 4000]

@@ -1,0 +1,198 @@
+"""Tests of pytest_kdump.crashtool: version parsing and the known-problem table (fast), choosing a
+crash (fake ones), and one real install of trixie's crash into a temporary cache (~5 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.analysis.crash import tool as crashtool
+from pytest_kdump.errors import ToolError
+
+VERSION_OUTPUT = """
+crash 8.0.6
+Copyright (C) 2002-2025  Red Hat, Inc.
+
+GNU gdb (GDB) 10.2
+"""
+
+
+# --- version parsing ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (VERSION_OUTPUT, "8.0.6"),
+    ("\ncrash 8.0.2\n", "8.0.2"),
+    ("crash 9.0.0++\n", "9.0.0"),
+    ("crash 8.0.3-alt1\n", "8.0.3"),
+    ("crash 7.3.0\nGNU gdb (GDB) 10.2\n", "7.3.0"),
+])
+def test_parse_crash_version(text: str, expected: str) -> None:
+    assert crashtool.parse_crash_version(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "GNU gdb (GDB) 10.2\n", "crash: command not found\n"])
+def test_parse_crash_version_rejects_garbage(text: str) -> None:
+    with pytest.raises(ValueError):
+        crashtool.parse_crash_version(text)
+
+
+@pytest.mark.parametrize("release, expected", [
+    ("6.1.0-56-cloud-amd64", (6, 1, 112)),        # Debian ABI 56 >= 26: at least 6.1.112
+    ("6.1.0-26-amd64", (6, 1, 112)),
+    ("6.1.0-25-amd64", (6, 1, 0)),                # 6.1.106: only known to be 6.1.x
+    ("6.1.0-13-arm64", (6, 1, 0)),
+    ("#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)", (6, 1, 192)),
+    ("6.12.48+deb13-amd64", (6, 12, 48)),
+    ("6.5.11", (6, 5, 11)),
+    ("6.5", (6, 5, 0)),
+    ("5.10.0-30-amd64", (5, 10, 0)),
+    ("not a kernel", None),
+])
+def test_kernel_version(release: str, expected: tuple[int, int, int] | None) -> None:
+    assert crashtool.kernel_version(release) == expected
+
+
+# --- known problems -------------------------------------------------------------------------
+
+def test_bookworm_crash_on_current_debian_61_kernel_warns() -> None:
+    text = crashtool.known_problem("8.0.2", "6.1.0-56-cloud-amd64")
+    assert text is not None
+    assert "not found in PID hash" in text and "crash >= 8.0.4" in text
+    assert "maple tree" in text          # 8.0.2 also predates maple tree support
+    assert "setup-crash" in text
+
+
+@pytest.mark.parametrize("crash, release", [
+    ("8.0.6", "6.1.0-56-cloud-amd64"),
+    ("8.0.4", "6.1.0-56-cloud-amd64"),
+    ("8.0.2", "5.10.0-30-amd64"),
+    ("8.0.2", "6.0.12"),
+    ("9.0.0", "6.12.48+deb13-amd64"),
+    ("8.0.6", "weird"),
+    ("unknown", "6.1.0-56-cloud-amd64"),
+])
+def test_no_known_problem(crash: str, release: str) -> None:
+    assert crashtool.known_problem(crash, release) is None
+
+
+def test_early_debian_61_kernel_only_lacks_maple_tree() -> None:
+    text = crashtool.known_problem("8.0.2", "6.1.0-25-amd64")
+    assert text is not None and "maple tree" in text
+    assert "PID hash" not in text and "crash >= 8.0.3" in text
+
+
+def test_exact_version_from_uname_v_decides_the_61_backport() -> None:
+    assert "PID hash" in crashtool.known_problem("8.0.3", "Debian 6.1.107-1")
+    assert crashtool.known_problem("8.0.3", "Debian 6.1.106-3") is None
+
+
+@pytest.mark.parametrize("crash, release, needed", [
+    ("8.0.3", "6.5.11", "8.0.4"),
+    ("8.0.3", "6.4.0", "8.0.4"),
+    ("8.0.4", "6.8.1", "8.0.5"),
+    ("8.0.5", "6.10.3", "8.0.6"),
+    ("8.0.2", "6.10.3", "8.0.6"),
+])
+def test_newer_kernels_need_newer_crash(crash: str, release: str, needed: str) -> None:
+    text = crashtool.known_problem(crash, release)
+    assert text is not None and f"crash >= {needed}" in text
+
+
+# --- choosing a crash -----------------------------------------------------------------------
+
+def _fake_crash(folder: Path, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "crash"
+    path.write_text(f"#!/bin/sh\necho\necho 'crash {version}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_explicit_crash(tmp_path: Path) -> None:
+    fake = _fake_crash(tmp_path / "bin", "8.0.5")
+    tool = crashtool.find_crash(str(fake), tmp_path / "cache")
+    assert tool == crashtool.CrashTool(argv=(str(fake),), version="8.0.5", source="explicit")
+
+
+def test_explicit_crash_missing_or_not_executable(tmp_path: Path) -> None:
+    with pytest.raises(ToolError, match="not found or not executable"):
+        crashtool.find_crash(str(tmp_path / "nope"), tmp_path)
+    plain = tmp_path / "plain"
+    plain.write_text("#!/bin/sh\n")
+    with pytest.raises(ToolError, match="not found or not executable"):
+        crashtool.find_crash(str(plain), tmp_path)
+
+
+def test_explicit_crash_that_does_not_run(tmp_path: Path) -> None:
+    bad = tmp_path / "crash"
+    bad.write_text("#!/bin/sh\necho 'error while loading shared libraries' >&2\nexit 127\n")
+    bad.chmod(0o755)
+    with pytest.raises(ToolError, match="exit 127.*shared libraries"):
+        crashtool.find_crash(str(bad), tmp_path)
+
+
+def test_crash_on_path_and_none_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dir = tmp_path / "path"
+    _fake_crash(fake_dir, "8.0.2")
+    monkeypatch.setenv("PATH", str(fake_dir))
+    tool = crashtool.find_crash(None, tmp_path / "cache")
+    assert (tool.version, tool.source) == ("8.0.2", "PATH")
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolError) as err:
+        crashtool.find_crash(None, tmp_path / "cache")
+    assert "setup-crash" in str(err.value)
+
+
+def test_incomplete_install_is_ignored(tmp_path: Path) -> None:
+    folder = tmp_path / "crash" / "8.0.6-1"
+    (folder / "root").mkdir(parents=True)
+    (folder / "stamp.json").write_text(json.dumps({"format": crashtool.STAMP_FORMAT}))
+    assert crashtool.installed_crash(tmp_path) is None
+
+
+# --- the real thing -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, crashtool.CrashTool]:
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs a Debian host with apt")
+    cache = tmp_path_factory.mktemp("cache")
+    return cache, crashtool.install_crash(cache)
+
+
+def test_install_runs_trixie_crash(installed: tuple[Path, crashtool.CrashTool]) -> None:
+    cache, tool = installed
+    assert tool.source.startswith("cache (trixie ")
+    assert crashtool.crash_version(tool.argv) == tool.version
+    assert crashtool.known_problem(tool.version, "6.1.0-56-cloud-amd64") is None
+    folder = cache / "crash" / "current"
+    stamp = json.loads((folder / "stamp.json").read_text())
+    assert set(stamp["packages"]) >= {"crash", "libc6", "libstdc++6", "libzstd1"}
+    assert len(stamp["packages"]) <= 15       # libraries only: no perl, binutils...
+    loader = Path(tool.argv[0])
+    assert loader.is_relative_to((cache / "crash").resolve()) and os.access(loader, os.X_OK)
+
+
+def test_wrapper_script_runs_by_hand(installed: tuple[Path, crashtool.CrashTool]) -> None:
+    cache, tool = installed
+    wrapper = cache / "crash" / "current" / "bin" / "crash"
+    out = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, check=True)
+    assert crashtool.parse_crash_version(out.stdout) == tool.version
+
+
+def test_second_install_touches_no_apt(installed: tuple[Path, crashtool.CrashTool],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, tool = installed
+
+    def no_apt(*args: object, **kwargs: object) -> None:
+        raise AssertionError("apt used although the install is complete")
+
+    monkeypatch.setattr(crashtool.debian, "Apt", no_apt)
+    assert crashtool.install_crash(cache) == tool
+    assert crashtool.find_crash(None, cache) == tool      # the cache wins over PATH

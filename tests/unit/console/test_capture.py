@@ -1,0 +1,207 @@
+"""ConsoleCapture: raw and text logs, per-test logs, echo, pause/resume."""
+
+from __future__ import annotations
+
+import queue
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.console import capture as console_mod
+from pytest_kdump.console.capture import ConsoleCapture, SourceGone
+from tests.helpers import DATA
+
+RAW = DATA / "sysrq-x86_64" / "console.raw"
+
+
+STAMP = re.compile(r"\[\s*\d+\.\d{3}\] ")
+
+
+LINE_STAMP = re.compile(r"^\[\s*\d+\.\d{3}\] ", re.M)  # ^ is after \n only, not after \r
+
+
+class FakeSource:
+    """A console fed by the test: ``feed`` bytes, ``vanish`` to make the board go away."""
+
+    _GONE = object()
+
+    def __init__(self) -> None:
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.written = bytearray()
+
+    def feed(self, *chunks: bytes) -> None:
+        for chunk in chunks:
+            self.q.put(chunk)
+
+    def vanish(self) -> None:
+        self.q.put(self._GONE)
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            item = self.q.get(timeout=timeout)
+        except queue.Empty:
+            return b""
+        if item is self._GONE:
+            raise SourceGone()
+        return item
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def source() -> FakeSource:
+    return FakeSource()
+
+
+@pytest.fixture
+def capture(source: FakeSource, tmp_path: Path) -> Iterator[ConsoleCapture]:
+    cap = ConsoleCapture(source.read, tmp_path / "logs")
+    yield cap
+    cap.close()
+
+
+def _read_log(path: Path) -> str:
+    with open(path, encoding="utf-8", newline="") as f:  # keep the \r of the console
+        return f.read()
+
+
+def _strip_stamps(text: str) -> str:
+    return LINE_STAMP.sub("", text)
+
+
+def test_raw_and_text_log_of_real_console(capture: ConsoleCapture, source: FakeSource) -> None:
+    data = RAW.read_bytes()
+    rng = random.Random(1)
+    pos = 0
+    while pos < len(data):  # chunks cut anywhere, also between \r and \n
+        n = rng.randint(1, 700)
+        source.feed(data[pos:pos + n])
+        pos += n
+    capture.resume()
+    wait_for(lambda: capture.total_bytes == len(data))
+    capture.close()
+    assert capture.raw_path.read_bytes() == data
+    text = _read_log(capture.log_path)
+    lines = text.split("\n")[:-1]
+    # one host timestamp per console line (\n-terminated), none after a lone \r
+    assert len(lines) == data.count(b"\n") and text.endswith("\n")
+    assert all(STAMP.match(line) for line in lines)
+    assert len(STAMP.findall(text)) == len(lines)
+    assert _strip_stamps(text) == data.decode("utf-8", "replace")
+
+
+def test_text_log_decodes_characters_split_across_chunks(capture: ConsoleCapture,
+                                                         source: FakeSource) -> None:
+    data = "température: 42 °C ✓\n".encode()
+    source.feed(*(data[i:i + 1] for i in range(len(data))))  # one byte per read
+    capture.resume()
+    wait_for(lambda: capture.total_bytes == len(data))
+    capture.close()
+    assert capture.raw_path.read_bytes() == data
+    text = capture.log_path.read_text(encoding="utf-8")
+    assert _strip_stamps(text) == data.decode()
+
+
+def test_flood_raw_log_is_byte_exact(capture: ConsoleCapture, source: FakeSource) -> None:
+    rng = random.Random(7)
+    alphabet = bytes(range(0x20, 0x7f)) + b"\n" * 3
+    data = rng.choices(alphabet, k=5_500_000)
+    data = bytes(data)
+    start = time.monotonic()
+    pos = 0
+    chunks = 0
+    while pos < len(data):
+        n = rng.randint(1, 8192)
+        source.feed(data[pos:pos + n])
+        pos += n
+        chunks += 1
+    capture.resume()
+    wait_for(lambda: capture.total_bytes == len(data), timeout=10)
+    capture.close()
+    elapsed = time.monotonic() - start
+    assert capture.raw_path.read_bytes() == data
+    text = capture.log_path.read_text(encoding="utf-8")
+    assert text.count("\n") == data.count(b"\n") + (not data.endswith(b"\n"))
+    assert elapsed < 5, f"{len(data)} bytes in {chunks} chunks took {elapsed:.1f} s"
+    # the history kept for tail() stays bounded
+    assert capture._history_size <= console_mod.HISTORY_BYTES + 8192
+
+
+def test_attach_detach_log(capture: ConsoleCapture, source: FakeSource, tmp_path: Path) -> None:
+    capture.resume()
+    before, during, after = (b"before the test\r\n", [b"during ", b"the test\r\n",
+                             b"second line\r\n"], b"after the test\r\n")
+    source.feed(before)
+    wait_for(lambda: capture.total_bytes == len(before))
+    per_test = tmp_path / "test.log"
+    capture.attach_log(per_test)
+    source.feed(*during)
+    total = len(before) + len(b"".join(during))
+    wait_for(lambda: capture.total_bytes == total)
+    capture.detach_log(per_test)
+    source.feed(after)
+    wait_for(lambda: capture.total_bytes == total + len(after))
+    capture.close()
+    text = _read_log(per_test)
+    assert _strip_stamps(text) == "during the test\r\nsecond line\r\n"
+    assert len(LINE_STAMP.findall(text)) == len(STAMP.findall(text)) == 2
+    session = _strip_stamps(_read_log(capture.log_path))
+    assert session == ("before the test\r\nduring the test\r\nsecond line\r\n"
+                       "after the test\r\n")
+
+
+def test_detach_mid_line_ends_the_line(capture: ConsoleCapture, source: FakeSource,
+                                       tmp_path: Path) -> None:
+    capture.resume()
+    per_test = tmp_path / "test.log"
+    capture.attach_log(per_test)
+    source.feed(b"no newline yet")
+    wait_for(lambda: capture.total_bytes == 14)
+    capture.detach_log(per_test)
+    assert _strip_stamps(per_test.read_text()) == "no newline yet\n"
+
+
+def test_echo_gets_the_text(source: FakeSource, tmp_path: Path) -> None:
+    seen: list[str] = []
+    cap = ConsoleCapture(source.read, tmp_path, echo=seen.append)
+    try:
+        cap.resume()
+        source.feed(b"a", b"b\n")
+        wait_for(lambda: "".join(seen) == "ab\n")
+    finally:
+        cap.close()
+
+
+def test_tail(capture: ConsoleCapture, source: FakeSource) -> None:
+    capture.resume()
+    data = b"".join(b"line %d\r\n" % i for i in range(100)) + b"kdump# \x1b[6n"
+    source.feed(data)
+    wait_for(lambda: capture.total_bytes == len(data))
+    assert capture.tail(3) == "line 98\nline 99\nkdump# "
+    assert capture.tail(200).splitlines()[0] == "line 0"
+
+
+def test_pause_and_resume(capture: ConsoleCapture, source: FakeSource) -> None:
+    capture.resume()
+    source.feed(b"one\n")
+    wait_for(lambda: capture.total_bytes == 4)
+    capture.pause()
+    time.sleep(0.3)  # let the reader finish its current read
+    source.feed(b"two\n")
+    time.sleep(0.3)
+    assert capture.total_bytes == 4
+    capture.resume()
+    wait_for(lambda: capture.total_bytes == 8)

@@ -1,0 +1,30 @@
+"""Env file checks before labgrid reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.drivers.environment import check_env_file
+from pytest_kdump.errors import ConfigError
+from tests.helpers import ROOT
+
+
+def test_check_env_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment file not found") as exc:
+        check_env_file(tmp_path / "missing.yaml")
+    assert "--lg-env" in exc.value.advice
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets:\n  main:\n    drivers: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        check_env_file(bad)
+    for text in ("imports: [x]\n", "- a list\n", ""):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="has no 'targets:' section"):
+            check_env_file(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text('targets:\n  main:\n    drivers:\n      KdumpDriver:\n'
+                    '        dump_disk: !template "$LG_KDUMP_RUN/dump.img"\n')
+    check_env_file(good)
+    check_env_file(ROOT / "labgrid-envs" / "qemu-x86_64.yaml")

@@ -1,0 +1,71 @@
+"""The armed-check parser on the real armed-check output."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pytest_kdump.engine.results import ArmedState, parse_armed
+from tests.helpers import DATA
+
+RAW = DATA / "sysrq-x86_64" / "console.raw"
+
+
+RELEASE = "6.1.0-56-cloud-amd64"
+
+
+@pytest.fixture(scope="module")
+def console() -> str:
+    return RAW.read_bytes().decode("utf-8", errors="replace")
+
+
+def _armed_output(console: str) -> str:
+    """The armed check's output as the console shows it: between the KD-BEGIN and KD-END
+    markers printed by the shell (the command line's echo spells them KD-''BEGIN)."""
+    m = re.search(r"KD-BEGIN-(\d+)\r?\n(.*?)KD-END-\1-(\d+)-", console, re.S)
+    assert m is not None and m.group(3) == "0"
+    return m.group(2)
+
+
+EXPECTED_ARMED = ArmedState(
+    loaded=True,
+    reserved_bytes=128 << 20,
+    ram_bytes=(0x9fbff - 0x1000 + 1) + (0x1ffdcfff - 0x100000 + 1),
+    region="16000000-1dffffff",
+    cmdline="console=ttyS0 crashkernel=128M pytest_kdump.after=poweroff",
+    kernel_release=RELEASE,
+)
+
+
+def test_parse_armed_real(console: str) -> None:
+    out = _armed_output(console)
+    assert out.startswith("loaded=1 size=134217728 release=")
+    # Shell.run drops the carriage returns; parse_armed copes with them either way
+    state = parse_armed(out.replace("\r", ""))
+    assert state == EXPECTED_ARMED
+    assert parse_armed(out) == EXPECTED_ARMED
+    # the reservation matches the Crash kernel region of /proc/iomem
+    start, end = (int(x, 16) for x in state.region.split("-"))
+    assert end - start + 1 == state.reserved_bytes
+    assert str(state) == "crash kernel loaded; reserved 128 MiB of 511 MiB RAM (16000000-1dffffff)"
+
+
+def test_parse_armed_not_loaded() -> None:
+    out = ("loaded=0 size=0 release=6.1.0-56-cloud-amd64\n"
+           "cmdline=console=ttyS0\n"
+           "00001000-0009fbff : System RAM\n")
+    state = parse_armed(out)
+    assert not state.loaded
+    assert state.reserved_bytes == 0 and state.region is None
+    assert state.cmdline == "console=ttyS0"
+    assert state.kernel_release == RELEASE
+    assert "NOT loaded" in str(state)
+
+
+def test_parse_armed_missing_sysfs() -> None:
+    # a kernel without CONFIG_KEXEC: cat fails, the values are empty
+    out = "loaded= size= release=5.10.0\ncmdline=root=/dev/sda1\n"
+    state = parse_armed(out)
+    assert (state.loaded, state.reserved_bytes, state.ram_bytes) == (False, 0, 0)
+    assert state.kernel_release == "5.10.0"
