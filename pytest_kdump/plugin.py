@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labgrid.binding import BindingError
+from labgrid.exceptions import InvalidConfigError, NoDriverFoundError
 
 from pytest_kdump.analysis import BACKENDS
 from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash
@@ -116,14 +118,15 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
         driver = target.get_driver("KdumpDriver")
+        # each xdist worker has its own board and its own session log folder
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
         session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
-                                           backend=_backend(config))
+                                           backend=_backend(config),
+                                           log_folder=f"session-{worker}" if worker else "session")
     except KdumpError as exc:
         pytest.fail(str(exc), pytrace=False)
-    except Exception as exc:  # labgrid's own errors (bindings, YAML) are not ours
-        if type(exc).__name__ in ("NoDriverFoundError", "BindingError", "InvalidConfigError"):
-            pytest.fail(f"labgrid environment: {exc}", pytrace=False)
-        raise
+    except (NoDriverFoundError, BindingError, InvalidConfigError) as exc:  # labgrid's own
+        pytest.fail(f"labgrid environment: {exc}", pytrace=False)
     config.stash[_SESSION] = session
     yield session
     del config.stash[_SESSION]

@@ -6,11 +6,10 @@ crash_tool)`` then ``session.for_test(folder).trigger_crash("sysrq")``.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pytest_kdump.detect import clean_function
 from pytest_kdump.engine.cycle import CycleEngine
 from pytest_kdump.engine.results import ArmedState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
+from pytest_kdump.report.record import build_record, write_record
 from pytest_kdump.triggers import Trigger, get_trigger
 
 
@@ -49,6 +49,11 @@ class Crash:
                                     advice="configure crash (setup-crash) and the vmlinux")
             self._process = CrashProcess(self.tool, self.vmlinux, self.vmcore,
                                          out_dir=self.artifacts)
+        return self._process
+
+    @property
+    def started_process(self) -> CrashProcess | None:
+        """The crash process started on this dump, open or closed (None: never started)."""
         return self._process
 
     @property
@@ -100,9 +105,11 @@ class KdumpSession:
 
     @classmethod
     def from_driver(cls, driver: Any, artifacts_root: Path, crash_tool: CrashTool,
-                    echo: bool = False, backend: str = "crash") -> KdumpSession:
-        """From a labgrid KdumpDriver (activated by the caller's ``get_driver``)."""
-        engine = driver.engine(artifacts_root / "session", echo=echo)
+                    echo: bool = False, backend: str = "crash",
+                    log_folder: str = "session") -> KdumpSession:
+        """From a labgrid KdumpDriver (activated by the caller's ``get_driver``); the session's
+        console logs go to ``artifacts_root/log_folder``."""
+        engine = driver.engine(artifacts_root / log_folder, echo=echo)
         return cls(engine, crash_tool, driver.vmlinux_path(), artifacts_root, target=driver.target,
                    backend=backend)
 
@@ -179,8 +186,8 @@ class Kdump:
         self.unexpected: list[SeenCrash] = []
         self.mark = len(self.engine.seen)  # crashes seen before this test are not its own
         self.error: KdumpError | None = None
-        self._armed: ArmedState | None = None
-        self._dump: DumpResult | None = None
+        self.last_armed: ArmedState | None = None
+        self.last_dump: DumpResult | None = None
         self.backend: str | None = None  # this test's analysis backend (None: the session's)
         self._dumps = 0
 
@@ -200,8 +207,8 @@ class Kdump:
 
     def armed(self) -> ArmedState:
         """Check that kdump is armed (reservation made, crash kernel loaded)."""
-        self._armed = self._guard(self.engine.check_armed)
-        return self._armed
+        self.last_armed = self._guard(self.engine.check_armed)
+        return self.last_armed
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; its output (non-zero exit raises)."""
@@ -221,7 +228,7 @@ class Kdump:
         keeps its dump and outputs in ``crash-2/`` of the test's folder, and so on.
         """
         trig = self.trigger(trigger)
-        self._dump = dump = self._guard(self.engine.take_dump, trig, self._next_folder())
+        self.last_dump = dump = self._guard(self.engine.take_dump, trig, self._next_folder())
         crash = self._analyse(dump, commands, backend)
         self._check_expected(trig, dump, expect)
         return crash
@@ -292,7 +299,7 @@ class Kdump:
         dump = self._guard(self.engine.follow_crash, self._next_folder(), "unexpected", armed,
                            record.headline)
         dump.records = [s.record for s in seen]
-        self._dump = dump
+        self.last_dump = dump
         return self._analyse(dump)
 
     def _guard(self, fn: Any, *args: Any) -> Any:
@@ -311,52 +318,6 @@ class Kdump:
         mine = {id(c) for c in self.crashes}
         self.session.open_crashes[:] = [c for c in self.session.open_crashes
                                         if id(c) not in mine]
-        record: dict[str, Any] = {
-            "test": self.name,
-            "outcome": outcome,
-            "total_seconds": round(seconds, 2),
-            "console_log": str(self.console_log),
-            "crash_version": self.session.crash_tool.version,
-            "crash_source": self.session.crash_tool.source,
-            "vmlinux": str(self.session.vmlinux) if self.session.vmlinux else None,
-            "warnings": list(self.engine.warnings),
-        }
-        dump = self.crashes[-1].dump if self.crashes else self._dump
-        record["phases"] = [asdict(p) for p in self.engine.phases]
-        armed = dump.armed if dump else (self._armed or self.engine.last_armed)
-        record["armed"] = asdict(armed) if armed else None
-        if dump:
-            record.update(
-                trigger=dump.trigger, headline=dump.headline,
-                crash_kernel_release=dump.crash_kernel_release,
-                vmcore=str(dump.vmcore.path), vmcore_size=dump.vmcore.size,
-                vmcore_format=dump.vmcore.format,
-                dmesg=str(dump.dmesg) if dump.dmesg else None,
-            )
-        if self.crashes:
-            analysis = self.crashes[-1].analysis
-            record["analysis"] = analysis.summary()
-            record["panic_message"] = analysis.panic_message
-            record["phases"].append({"name": "analysis", "seconds": analysis.seconds,
-                                     "ok": True})
-            if len(self.crashes) > 1:
-                record["crashes"] = [{"trigger": c.dump.trigger, "artifacts": str(c.artifacts),
-                                      "panic_message": c.analysis.panic_message}
-                                     for c in self.crashes]
-            last = self.crashes[-1]._process
-            if last is not None:
-                record["crash_session"] = {"start_seconds": last.start_seconds,
-                                           "commands_run": last.commands_run}
-            record["warnings"] += analysis.warnings
-        if dump and dump.records:
-            record["console_records"] = [r.to_dict() for r in dump.records]
-        if self.unexpected:
-            record["unexpected_crashes"] = [
-                {"at": s.at, "kind": s.record.kind, "signature": s.record.signature}
-                for s in self.unexpected]
-        if self.error is not None:
-            record["error"] = {"type": type(self.error).__name__, "phase": self.error.phase,
-                               "message": self.error.message, "advice": self.error.advice}
-        (self.artifacts / "kdump.json").write_text(json.dumps(record, indent=2, default=str)
-                                                   + "\n")
+        record = build_record(self, outcome, seconds)
+        write_record(self.artifacts, record)
         return record
