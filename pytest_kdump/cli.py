@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 from pytest_kdump import analysis, detect
 from pytest_kdump.analysis.crash.process import CommandOutput
 from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash, installed_crash
+from pytest_kdump.arch import ARCHES
 from pytest_kdump.build import image
+from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
 
 EPILOG = """examples:
@@ -34,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     img_sub = img.add_subparsers(dest="image_command", required=True)
     build = img_sub.add_parser("build", help="build the guest image (kernel, initramfs with "
                                              "kexec/makedumpfile, debug vmlinux)")
-    build.add_argument("--arch", default="x86_64", choices=sorted(image.ARCHES))
+    build.add_argument("--arch", default="x86_64", choices=sorted(ARCHES))
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.add_argument("--kernel-package", metavar="NAME",
                        help="Debian kernel package (default: linux-image-cloud-amd64's kernel)")
@@ -92,8 +95,30 @@ def _oops(logfile: Path, as_json: bool) -> int:
     return 0
 
 
+class _StderrHandler(logging.Handler):
+    """Prints ``pytest-kdump: MESSAGE`` on the current ``sys.stderr``; a warning or an error
+    says so (``pytest-kdump: warning: MESSAGE``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+            print(f"pytest-kdump: {level}{self.format(record)}", file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+def setup_logging() -> None:
+    """Show the ``pytest_kdump`` loggers' progress (INFO and above) on stderr, once however
+    often it is called."""
+    logger = logging.getLogger("pytest_kdump")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    setup_logging()
     try:
         if args.command == "image" and args.image_command == "build":
             img = image.build_image(args.arch, force=args.force,
@@ -104,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "image":
             return _image_info(args.json)
         if args.command == "setup-crash":
-            tool = install_crash(image.cache_dir(), force=args.force)
+            tool = install_crash(cache_dir(), force=args.force)
             print(f"crash {tool.version} ({tool.source}): {' '.join(tool.argv)}")
             return 0
         if args.command == "analyze":
@@ -118,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _image_info(as_json: bool) -> int:
-    root = image.cache_dir() / "images"
+    root = cache_dir() / "images"
     images = []
     for manifest in sorted(root.glob("*/manifest.json")):
         if manifest.parent.is_symlink():
@@ -130,12 +155,12 @@ def _image_info(as_json: bool) -> int:
                        "current": bool(current and current.dir == img.dir),
                        "complete": img.complete(), "size_mb": round(size / 1e6),
                        "built_at": img.built_at, "packages": img.packages})
-    crash = installed_crash(image.cache_dir())
+    crash = installed_crash(cache_dir())
     if as_json:
-        print(json.dumps({"cache": str(image.cache_dir()), "images": images,
+        print(json.dumps({"cache": str(cache_dir()), "images": images,
                           "crash": crash.argv[-1] if crash else None}, indent=2))
         return 0
-    print(f"cache: {image.cache_dir()}")
+    print(f"cache: {cache_dir()}")
     if not images:
         print("no image built yet: run 'pytest-kdump image build'")
     for i in images:
@@ -156,8 +181,8 @@ def _analyze(args: argparse.Namespace) -> int:
         raise ConfigError("--commands runs crash commands: use it with --backend crash")
     crash = None
     if args.backend == "crash":
-        crash = find_crash(args.crash, image.cache_dir()) if args.crash else \
-            (installed_crash(image.cache_dir()) or find_crash(None, image.cache_dir()))
+        crash = find_crash(args.crash, cache_dir()) if args.crash else \
+            (installed_crash(cache_dir()) or find_crash(None, cache_dir()))
     commands = [c.strip() for c in (args.commands or "").split(",") if c.strip()]
     failures = 0
     total = len(args.vmcores)

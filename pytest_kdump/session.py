@@ -17,11 +17,11 @@ from pytest_kdump import analysis as analysis_mod
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
-from pytest_kdump.detect import clean_function
 from pytest_kdump.engine.cycle import CycleEngine
 from pytest_kdump.engine.results import ArmedState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
 from pytest_kdump.report.record import build_record, write_record
+from pytest_kdump.symbols import clean_function
 from pytest_kdump.triggers import Trigger, get_trigger
 
 
@@ -114,22 +114,16 @@ class KdumpSession:
                    backend=backend)
 
     def module_trigger(self, mode: str) -> Trigger:
-        """A trigger loading pytest-kdump's crash module (built for the board's kernel) with
-        ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung)."""
+        """A trigger loading pytest-kdump's crash module (built for the board's kernel and
+        architecture) with ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung);
+        a mode the architecture cannot fire is refused before anything is built."""
         from pytest_kdump.build import crashmod
+        from pytest_kdump.triggers import module
 
-        if mode not in crashmod.MODES:
-            raise ValueError(f"unknown crash module mode {mode!r}; known: "
-                             f"{', '.join(crashmod.MODES)}")
-        release = self.kernel_release()
-        ko = crashmod.build_module(release)
-        info = crashmod.MODES[mode]
-        remote = "/tmp/kdump_crash.ko"
-        return Trigger(
-            name=f"module:{mode}", command=f"insmod {remote} mode={mode}",
-            sysctls=dict(info["sysctls"]), files=((remote, ko),), kind=info["kind"],
-            culprit=info["culprit"], timeout=float(info["timeout"]),
-            analysis_culprit=info.get("analysis_culprit"))
+        arch = self.engine.run("uname -m").strip()
+        module.check_mode(mode, arch)
+        ko = crashmod.build_module(self.kernel_release(), arch=arch)
+        return module.module_trigger(mode, ko, arch)
 
     def kernel_release(self) -> str:
         """The running kernel's release (booting the board if needed)."""
@@ -143,18 +137,13 @@ class KdumpSession:
 
     def reset_strategy(self) -> None:
         """After a crash nobody expected, a labgrid strategy's idea of the board is stale:
-        forget it (status unknown, not broken) so its next transition starts over."""
-        try:
-            strategy = self.target.get_strategy() if self.target is not None else None
-        except Exception:  # no strategy in this environment
+        make its next transition start over (KdumpStrategy: reset; a labgrid strategy with an
+        ``off`` status: forced off; see :func:`pytest_kdump.drivers.strategy.restart_strategy`)."""
+        if self.target is None:
             return
-        if strategy is None:
-            return
-        if hasattr(strategy, "broken"):
-            strategy.broken = None
-        status = getattr(strategy, "status", None)
-        if status is not None and "unknown" in getattr(type(status), "__members__", {}):
-            strategy.status = type(status)["unknown"]
+        from pytest_kdump.drivers.strategy import restart_strategy  # labgrid only with a target
+
+        restart_strategy(self.target)
 
     def close(self) -> None:
         """Close the crash sessions still open (scripts that never call ``finish``) and the
@@ -293,7 +282,7 @@ class Kdump:
         self.unexpected += seen
         armed = self.engine.last_armed
         if armed is None or not armed.loaded:
-            self.engine.state = "unknown"
+            self.engine.forget_state()
             return None
         record = seen[0].record
         dump = self._guard(self.engine.follow_crash, self._next_folder(), "unexpected", armed,

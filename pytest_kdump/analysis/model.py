@@ -1,6 +1,6 @@
 """The result model every analysis backend (crash, drgn) fills: frames, tasks, modules, and
 the :class:`Analysis` of one dump. Parsers of single crash commands have richer types of their
-own in :mod:`pytest_kdump.crashparse`.
+own in :mod:`pytest_kdump.analysis.crash.parse`.
 """
 
 from __future__ import annotations

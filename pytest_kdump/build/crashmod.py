@@ -2,7 +2,8 @@
 
 Debian kernels have no LKDTM, so pytest-kdump brings its own module
 (``guest/crashmod/kdump_crash.c``): ``insmod kdump_crash.ko mode=MODE`` crashes the kernel in
-the way :data:`MODES` describes, from a function named after the mode.
+the way :data:`pytest_kdump.triggers.module.MODES` describes, from a function named after the
+mode.
 
 - :func:`build_module` builds it for a Debian kernel release: ``linux-headers-<release>`` and
   the ``linux-headers-*``/``linux-kbuild-*`` packages it depends on are downloaded (never
@@ -16,7 +17,7 @@ the way :data:`MODES` describes, from a function named after the mode.
 
 The returned ``.ko`` is stripped of debug information (``strip --strip-debug``: ~12 KB, small
 enough to send over a serial console); the unstripped one lies beside it as
-``<name>.unstripped.ko`` (for crash's ``mod -s``). Progress goes to stderr.
+``<name>.unstripped.ko`` (for crash's ``mod -s``). Progress is logged (``logging``, INFO).
 """
 
 from __future__ import annotations
@@ -25,18 +26,20 @@ import fcntl
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from pytest_kdump.arch import ARCHES, get_arch
 from pytest_kdump.build import debian
-from pytest_kdump.cachedir import publish, stamps
+from pytest_kdump.cachedir import cache_dir, publish, stamps
 from pytest_kdump.errors import ImageError, KdumpError, ToolError
-from pytest_kdump.cachedir import cache_dir
+
+logger = logging.getLogger(__name__)
 
 MODULE_NAME = "kdump_crash"
 SOURCE_DIR = Path(__file__).parents[1] / "guest" / "crashmod"
@@ -44,85 +47,10 @@ SOURCE_DIR = Path(__file__).parents[1] / "guest" / "crashmod"
 BUILD_FORMAT = 1
 PHASE = "module"
 
-_ARCH = {
-    # arch: (kernel ARCH, Debian arch, cross prefix, cross gcc package, readelf machine)
-    "x86_64": ("x86", "amd64", "x86_64-linux-gnu-", "gcc-x86-64-linux-gnu",
-               "Advanced Micro Devices X86-64"),
-    "aarch64": ("arm64", "arm64", "aarch64-linux-gnu-", "gcc-aarch64-linux-gnu", "AArch64"),
-}
 # Packages of the headers' closure that the build needs. linux-compiler-gcc-*-<arch> holds only
 # documentation (it depends on the compiler package): the compiler is checked on the host.
 _HEADER_PREFIXES = ("linux-headers-", "linux-kbuild-")
 _CLOSURE_PREFIXES = (*_HEADER_PREFIXES, "linux-compiler-")
-
-_OOPS = {"kernel.panic_on_oops": "1"}
-
-MODES: dict[str, dict] = {
-    "panic": dict(
-        culprit="kdump_crash_panic", kind="panic", sysctls={}, timeout=30.0, returns=False,
-        headline=r"Kernel panic - not syncing: kdump_crash: panic",
-        analysis_culprit="kdump_crash_panic", arches=("x86_64", "aarch64")),
-    "bug": dict(
-        culprit="kdump_crash_bug", kind="bug", sysctls=dict(_OOPS), timeout=30.0, returns=False,
-        headline=r"kernel BUG at \S*kdump_crash\.c:\d+!",
-        analysis_culprit="kdump_crash_bug", arches=("x86_64", "aarch64")),
-    "null": dict(
-        culprit="kdump_crash_null", kind="null-deref", sysctls=dict(_OOPS), timeout=30.0,
-        returns=False, headline=r"BUG: kernel NULL pointer dereference|Unable to handle kernel "
-                                r"NULL pointer dereference",
-        analysis_culprit="kdump_crash_null", arches=("x86_64", "aarch64")),
-    "warn": dict(
-        culprit="kdump_crash_warn", kind="warning", sysctls={"kernel.panic_on_warn": "1"},
-        timeout=30.0, returns=False, headline=r"WARNING: CPU: \d+ PID: \d+ at \S*kdump_crash",
-        analysis_culprit="kdump_crash_warn", arches=("x86_64", "aarch64")),
-    "divide": dict(
-        culprit="kdump_crash_divide", kind="divide-error", sysctls=dict(_OOPS), timeout=30.0,
-        returns=False, headline=r"divide error: 0000",
-        analysis_culprit="kdump_crash_divide", arches=("x86_64",)),
-    "timer": dict(
-        culprit="kdump_crash_timer_fn", kind="null-deref", sysctls=dict(_OOPS), timeout=30.0,
-        returns=True, headline=r"BUG: kernel NULL pointer dereference|Unable to handle kernel "
-                               r"NULL pointer dereference",
-        analysis_culprit="kdump_crash_timer_fn", arches=("x86_64", "aarch64")),
-    "softlockup": dict(
-        culprit="kdump_crash_spin", kind="soft-lockup",
-        sysctls={"kernel.softlockup_panic": "1", "kernel.watchdog_thresh": "5"},
-        timeout=90.0, returns=True, headline=r"watchdog: BUG: soft lockup - CPU#\d+ stuck",
-        analysis_culprit="kdump_crash_spin", task="kcrash_spin", arches=("x86_64", "aarch64")),
-    "hung": dict(
-        culprit="kdump_crash_hang", kind="hung-task",
-        sysctls={"kernel.hung_task_panic": "1", "kernel.hung_task_timeout_secs": "5"},
-        timeout=60.0, returns=True,
-        headline=r"INFO: task kcrash_hang:\d+ blocked for more than \d+ seconds",
-        # The panic runs in khungtaskd (kernel/hung_task.c watchdog(), into which
-        # check_hung_uninterruptible_tasks is inlined); the hung thread's stack
-        # (with kdump_crash_hang) is "bt <pid of kcrash_hang>" and the console's report.
-        analysis_culprit="watchdog", task="kcrash_hang",
-        arches=("x86_64", "aarch64")),
-}
-"""What each ``mode=`` does. ``culprit``: the module function the console's report names;
-``kind``: the console record kind (:data:`pytest_kdump.detect.KINDS`); ``sysctls``: to set
-before loading; ``timeout``: seconds to wait for the crash after insmod; ``returns``: insmod
-returns 0 before the crash (timer: ~100 ms later; softlockup: the thread spins after 100 ms;
-hung: it sleeps at once), else insmod never returns; ``headline``: a regex
-of the report's first line; ``analysis_culprit``: the function crash's ``bt`` of the panicking
-task shows; ``task``: the module thread's name; ``arches``: where the mode works."""
-
-
-def supported_modes(arch: str) -> list[str]:
-    """The modes that crash a kernel of ``arch`` (division by zero traps only on x86)."""
-    return [m for m, spec in MODES.items() if arch in spec["arches"]]
-
-
-def insmod_command(mode: str, remote_path: str = f"/tmp/{MODULE_NAME}.ko") -> str:
-    """The shell command that loads the module in ``mode``."""
-    if mode not in MODES:
-        raise ValueError(f"unknown crash module mode {mode!r}: use one of {', '.join(MODES)}")
-    return f"insmod {remote_path} mode={mode}"
-
-
-def _log(msg: str) -> None:
-    print(f"pytest-kdump: {msg}", file=sys.stderr, flush=True)
 
 
 # --- entry points -----------------------------------------------------------------------------
@@ -134,9 +62,7 @@ def build_module(kernel_release: str, *, arch: str = "x86_64", cache: Path | Non
     ``source`` is a folder with the module's ``.c`` files and ``Kbuild`` (default: the bundled
     ``kdump_crash``), or one ``.c`` file. ``force`` looks the headers up again and rebuilds.
     """
-    if arch not in _ARCH:
-        raise ImageError(f"cannot build the crash module for architecture {arch!r}", phase=PHASE,
-                         advice=f"use one of: {', '.join(_ARCH)}")
+    get_arch(arch, error=ImageError, phase=PHASE, doing="build the crash module")
     cache = cache or cache_dir()
     files = _source_files(source)
     src_hash = _hash_files(files)
@@ -178,11 +104,11 @@ def module_from_build_dir(kdir: Path, *, arch: str | None = None, cache: Path | 
                          phase=PHASE, advice="build the kernel in that tree first ('make', or "
                                              "'make modules_prepare' plus its Module.symvers)")
     text = config.read_text(errors="replace")
-    tree_arch = ("aarch64" if "\nCONFIG_ARM64=y" in f"\n{text}"
-                 else "x86_64" if "\nCONFIG_X86_64=y" in f"\n{text}" else None)
+    tree_arch = next((a.name for a in ARCHES.values() if f"\n{a.kconfig}=y" in f"\n{text}"),
+                     None)
     if tree_arch is None:
         raise ImageError(f"the kernel in {kdir} is neither x86_64 nor arm64 (its .config)",
-                         phase=PHASE, advice=f"supported architectures: {', '.join(_ARCH)}")
+                         phase=PHASE, advice=f"supported architectures: {', '.join(ARCHES)}")
     if arch is not None and arch != tree_arch:
         raise ImageError(f"the kernel in {kdir} is for {tree_arch}, not {arch}", phase=PHASE,
                          advice=f"pass arch={tree_arch!r} or the {arch} kernel's build folder")
@@ -279,7 +205,8 @@ def _find_built(base: Path, release: str, arch: str, src_hash: str,
 
 def _cross_prefix(arch: str) -> str:
     """The cross-compiler prefix for ``arch``; empty when the host runs that architecture."""
-    return "" if _ARCH[arch][1] == debian.host_deb_arch() else _ARCH[arch][2]
+    spec = ARCHES[arch]
+    return "" if spec.deb_arch == debian.host_deb_arch() else spec.cross_prefix
 
 
 def _check_tools(arch: str, cross: str) -> None:
@@ -290,7 +217,7 @@ def _check_tools(arch: str, cross: str) -> None:
         found = _which_prefixed(f"{cross}gcc")
         if not found:
             raise ToolError(f"no cross compiler {cross}gcc for {arch} kernels", phase=PHASE,
-                            advice=f"apt-get install {_ARCH[arch][3]}")
+                            advice=f"apt-get install {ARCHES[arch].cross_gcc_package}")
     elif not _which_prefixed("gcc"):
         raise ToolError("gcc not found: cannot build the crash module", phase=PHASE,
                         advice="apt-get install gcc make (the kernel's gcc version: see its "
@@ -336,7 +263,7 @@ def _compiler(kdir: Path, arch: str, cross: str) -> str:
         word = "gcc"
     cc = word if (not cross or word.startswith(cross)) else cross + word
     if shutil.which(cc) is None:
-        package = _ARCH[arch][3] if cross else word
+        package = ARCHES[arch].cross_gcc_package if cross else word
         raise ToolError(f"the kernel was built with {text or 'gcc'!r}, and {cc} is not installed",
                         phase=PHASE, advice=f"apt-get install {package} (the same gcc major "
                                             "version as the kernel's)")
@@ -349,7 +276,8 @@ def _compiler(kdir: Path, arch: str, cross: str) -> str:
                         advice=f"install gcc {want_v[0]} (Debian: gcc-{want_v[0]}) so that the "
                                "module matches the kernel")
     if text and got and want_v != got_v:
-        _log(f"note: the kernel was built with {text!r}, the module is built with {got!r}")
+        logger.info("note: the kernel was built with %r, the module is built with %r", text,
+                    got)
     return cc
 
 
@@ -373,8 +301,7 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
             return kdir, version
 
     started = time.monotonic()
-    deb_arch = _ARCH[arch][1]
-    apt = debian.Apt(cache, arch=deb_arch)
+    apt = debian.Apt(cache, arch=ARCHES[arch].deb_arch)
     root_pkg = f"linux-headers-{release}"
     try:
         top = apt.resolve([root_pkg])[root_pkg]
@@ -421,7 +348,7 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
     final = base / f"{release}-{top.version.replace(':', '_')}"
     stage = base / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    _log(f"unpacking {', '.join(pkgs)} into {final}")
+    logger.info("unpacking %s into %s", ", ".join(pkgs), final)
     for deb in debs:
         try:
             debian.extract(deb, stage)
@@ -444,8 +371,8 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
     publish(stage, final, stamp)
     for deb in debs:  # the unpacked tree is the cache
         deb.unlink(missing_ok=True)
-    _log(f"headers for {release} ready in {time.monotonic() - started:.1f} s "
-         f"(download {stamp['download_seconds']} s, unpack {stamp['unpack_seconds']} s)")
+    logger.info("headers for %s ready in %.1f s (download %s s, unpack %s s)", release,
+                time.monotonic() - started, stamp["download_seconds"], stamp["unpack_seconds"])
     return final / rel_kdir, top.version
 
 
@@ -499,11 +426,12 @@ def _build(kdir: Path, build_dir: Path, files: dict[str, bytes], *, arch: str, c
     build_dir.mkdir(parents=True)
     for name, data in files.items():
         (build_dir / name).write_bytes(data)
-    cmd = ["make", "-C", str(kdir), f"M={build_dir}", f"ARCH={_ARCH[arch][0]}", f"CC={cc}"]
+    cmd = ["make", "-C", str(kdir), f"M={build_dir}", f"ARCH={ARCHES[arch].kernel_arch}",
+           f"CC={cc}"]
     if cross:
         cmd.append(f"CROSS_COMPILE={cross}")
     cmd.append("modules")
-    _log(f"building the crash module for {release} ({arch}) in {build_dir}")
+    logger.info("building the crash module for %s (%s) in %s", release, arch, build_dir)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_make_env(),
                           stdin=subprocess.DEVNULL)
     output = proc.stdout + proc.stderr
@@ -532,5 +460,5 @@ def _build(kdir: Path, build_dir: Path, files: dict[str, bytes], *, arch: str, c
              "compiler": cc, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
              "build_seconds": elapsed, **stamp_extra}
     (build_dir / "stamp.json").write_text(json.dumps(stamp, indent=1) + "\n")
-    _log(f"built {built} ({stamp['size']} bytes) in {elapsed} s")
+    logger.info("built %s (%s bytes) in %s s", built, stamp["size"], elapsed)
     return built

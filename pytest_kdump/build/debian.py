@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_kdump.arch import host_arch
 from pytest_kdump.errors import ToolError
 
 _ADVICE = ("run the set-up script (it runs 'apt-get update'), or check that Debian's mirror is "
@@ -216,11 +217,13 @@ def extract(deb: Path, dest: Path, members: list[str] | None = None) -> None:
 
 
 def host_deb_arch() -> str:
+    """The host's Debian architecture (``amd64``): dpkg's, else from ``uname -m``."""
     try:
         return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+        arch = host_arch()
+        return arch.deb_arch if arch else os.uname().machine
 
 
 def host_suite() -> str:

@@ -19,20 +19,22 @@ import gzip
 import hashlib
 import io
 import json
-import os
+import logging
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pytest_kdump.arch import Arch, get_arch
 from pytest_kdump.build import debian
-from pytest_kdump.cachedir import cache_dir, point
 from pytest_kdump.build.cpio import NewcWriter
+from pytest_kdump.cachedir import cache_dir, point
 from pytest_kdump.errors import ImageError, ToolError
+
+logger = logging.getLogger(__name__)
 
 # Bump when the builder's output changes (the guest init's text is hashed on its own).
 BUILDER_VERSION = 2
@@ -41,26 +43,6 @@ REQUIRED_CONFIG = ("CONFIG_KEXEC", "CONFIG_CRASH_DUMP", "CONFIG_PROC_VMCORE",
                    "CONFIG_BLK_DEV_INITRD", "CONFIG_MAGIC_SYSRQ")
 # Modules the init loads (in dependency order) to reach the dump disk, when not built in.
 DUMP_MODULES = ("virtio_pci", "virtio_blk", "ext4")
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """What differs between guest architectures."""
-
-    name: str
-    deb_arch: str
-    kernel_meta: str
-    multiarch: str
-    qemu: str
-    console: str
-
-
-ARCHES = {
-    "x86_64": ArchSpec("x86_64", "amd64", "linux-image-cloud-amd64", "x86_64-linux-gnu",
-                       "qemu-system-x86_64", "ttyS0"),
-    "aarch64": ArchSpec("aarch64", "arm64", "linux-image-arm64", "aarch64-linux-gnu",
-                        "qemu-system-aarch64", "ttyAMA0"),
-}
 
 
 @dataclass
@@ -115,10 +97,6 @@ def current_image(arch: str = "x86_64", cache: Path | None = None) -> GuestImage
     return image if image.complete() else None
 
 
-def _log(msg: str) -> None:
-    print(f"pytest-kdump: {msg}", file=sys.stderr, flush=True)
-
-
 def _builder_hash() -> str:
     h = hashlib.sha256(str(BUILDER_VERSION).encode())
     h.update((GUEST_DIR / "init.sh").read_bytes())
@@ -132,10 +110,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     ``kernel_package`` picks another Debian kernel package than the architecture's default
     (``linux-image-cloud-amd64``'s current kernel on x86_64).
     """
-    if arch not in ARCHES:
-        raise ImageError(f"unknown architecture {arch!r}", phase="image",
-                         advice=f"use one of: {', '.join(ARCHES)}")
-    spec = ARCHES[arch]
+    spec = get_arch(arch, error=ImageError, phase="image")
     if arch != "x86_64":
         raise ImageError(f"{arch} guest images are not supported yet", phase="image",
                          advice="build the x86_64 image; arm64 support is planned")
@@ -160,7 +135,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
         image = GuestImage.load(image_dir)
         if image.complete():
             point(link, image_dir.name)
-            _log(f"image up to date: {image}")
+            logger.info("image up to date: %s", image)
             return image
 
     debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
@@ -169,7 +144,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     image_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
         stage = Path(tmp)
-        _log("unpacking packages")
+        logger.info("unpacking packages")
         for name in names:
             if name != f"{kernel_pkg}-dbg":
                 debian.extract(debs[name], stage / "sysroot")
@@ -184,8 +159,8 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
         shutil.copy2(image_dir / "vmlinuz", boot / "vmlinuz")
         (boot / "initrd-crash.img").write_bytes(crash_initrd)
         (image_dir / "initrd.img").write_bytes(_cpio(tree, level=1))
-        _log(f"initramfs: crash {len(crash_initrd) >> 10} KiB, "
-             f"production {(image_dir / 'initrd.img').stat().st_size >> 10} KiB")
+        logger.info("initramfs: crash %d KiB, production %d KiB", len(crash_initrd) >> 10,
+                    (image_dir / "initrd.img").stat().st_size >> 10)
         _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
     shutil.rmtree(final_dir, ignore_errors=True)
     image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
@@ -195,7 +170,7 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
                        build_seconds=round(time.monotonic() - started, 1))
     image.save()
     point(link, image_dir.name)
-    _log(f"image built in {image.build_seconds} s: {image}")
+    logger.info("image built in %s s: %s", image.build_seconds, image)
     _prune(cache / "images", arch, keep=image_dir)
     return image
 
@@ -206,7 +181,7 @@ def _prune(root: Path, arch: str, keep: Path) -> None:
         if old.is_symlink() or old.resolve() == keep.resolve() or not old.is_dir():
             continue
         shutil.rmtree(old, ignore_errors=True)
-        _log(f"removed the older image {old.name}")
+        logger.info("removed the older image %s", old.name)
 
 
 def _kernel_package(apt: debian.Apt, name: str) -> str:
@@ -239,7 +214,7 @@ def _check_config(config: Path, pkg: str) -> None:
                                 "CONFIG_PROC_VMCORE built in (=y): use another kernel")
 
 
-def _populate_tree(tree: Path, sysroot: Path, spec: ArchSpec, release: str) -> None:
+def _populate_tree(tree: Path, sysroot: Path, spec: Arch, release: str) -> None:
     """The crash initramfs: init, busybox, kexec, makedumpfile, their libraries, modules."""
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "lib", "etc", "proc", "sys", "tmp",
               "dump", "root"):
@@ -264,7 +239,7 @@ def _readelf(path: Path, flag: str) -> str:
     return subprocess.run(["readelf", flag, str(path)], capture_output=True, text=True).stdout
 
 
-def _copy_libraries(tree: Path, sysroot: Path, spec: ArchSpec, binaries: list[Path]) -> None:
+def _copy_libraries(tree: Path, sysroot: Path, spec: Arch, binaries: list[Path]) -> None:
     dirs = [sysroot / d for d in (f"lib/{spec.multiarch}", f"usr/lib/{spec.multiarch}", "lib",
                                   "usr/lib", "lib64")]
     interp = re.search(r"interpreter: (\S+?)\]", _readelf(binaries[0], "-l"))
@@ -334,6 +309,6 @@ def _cpio(tree: Path, level: int) -> bytes:
 
 def _extract_vmlinux(deb: Path, release: str, image_dir: Path, stage: Path) -> None:
     member = f"./usr/lib/debug/boot/vmlinux-{release}"
-    _log(f"extracting the debug vmlinux from {deb.name} (the slowest step, ~10 s)")
+    logger.info("extracting the debug vmlinux from %s (the slowest step, ~10 s)", deb.name)
     debian.extract(deb, stage / "dbg", [member])
     (stage / "dbg" / member).replace(image_dir / "vmlinux")

@@ -3,6 +3,10 @@
 A trigger knows how it fires (a shell command, or a host action such as an NMI from QEMU's
 monitor), what it needs first (sysctls, files to copy to the board, board features), what the
 console and the analysis should show (kind, culprit function), and how long to wait.
+
+:mod:`~pytest_kdump.triggers.builtin` holds the triggers known by name,
+:mod:`~pytest_kdump.triggers.module` those of pytest-kdump's crash module (``module:<mode>``,
+which need a module built for the board's kernel); :func:`get_trigger` resolves a spec string.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ class Trigger:
     name: str
     command: str
     sysctls: dict[str, str] = field(default_factory=dict)
-    expect_headline: str | None = None
     culprit: str | None = None
     timeout: float = 30.0
     kind: str | None = None
@@ -37,9 +40,11 @@ class Trigger:
 
     @property
     def backtrace_culprit(self) -> str | None:
+        """The function expected in crash's backtrace."""
         return self.analysis_culprit or self.culprit
 
     def setup_commands(self) -> list[str]:
+        """The shell commands that set the sysctls."""
         return [f"echo {value} > /proc/sys/{key.replace('.', '/')}"
                 for key, value in self.sysctls.items()]
 
@@ -47,57 +52,24 @@ class Trigger:
         return f"{self.name} ({self.command!r})"
 
 
-SYSRQ = Trigger(
-    name="sysrq",
-    command="echo c > /proc/sysrq-trigger",
-    expect_headline=r"Kernel panic - not syncing: sysrq triggered crash",
-    culprit="sysrq_handle_crash",
-    kind="panic",
+# builtin.py builds Trigger objects: imported once Trigger exists.
+from pytest_kdump.triggers.builtin import (  # noqa: E402
+    BUILTIN,
+    INIT_EXIT,
+    LKDTM_DIRECT,
+    NMI,
+    SYSRQ,
+    lkdtm,
 )
 
-INIT_EXIT = Trigger(
-    name="init-exit",
-    command="touch /tmp/pytest-kdump-exit-init; exit",
-    expect_headline=r"Kernel panic - not syncing: Attempted to kill init!",
-    culprit="do_exit",
-    # crash's unwinder is unreliable through do_exit.cold (seen: do_group_exit in one run,
-    # stale frames in another): only the panic itself is asserted in the dump
-    analysis_culprit="panic",
-    kind="panic",
-)
-
-# An NMI from QEMU's monitor with unknown_nmi_panic: the console shows no report (the kernel
-# jumps to the crash kernel), the dump's backtrace shows the NMI handler.
-NMI = Trigger(
-    name="nmi",
-    command="",
-    sysctls={"kernel.unknown_nmi_panic": "1"},
-    host_action="nmi",
-    requires=("nmi",),
-    kind="unknown",
-    analysis_culprit="unknown_nmi_error",
-)
-
-LKDTM_DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
-
-
-def lkdtm(crashtype: str, timeout: float = 30.0) -> Trigger:
-    """A crash from the kernel's LKDTM (CONFIG_LKDTM), e.g. ``lkdtm("PANIC")``."""
-    return Trigger(
-        name=f"lkdtm:{crashtype}",
-        command=f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                f"echo {crashtype} > {LKDTM_DIRECT}",
-        requires=(f"path:{LKDTM_DIRECT}",),
-        timeout=timeout,
-    )
-
-
-BUILTIN = {"sysrq": SYSRQ, "init-exit": INIT_EXIT, "nmi": NMI}
+__all__ = ["BUILTIN", "INIT_EXIT", "LKDTM_DIRECT", "NMI", "SYSRQ", "Trigger", "get_trigger",
+           "lkdtm"]
 
 
 def get_trigger(spec: str | Trigger) -> Trigger:
     """A trigger by name (``"sysrq"``), a Trigger itself, ``"cmd:<shell command>"`` or
-    ``"lkdtm:<TYPE>"``. (``"module:<mode>"`` needs the board: see ``Kdump.trigger``.)"""
+    ``"lkdtm:<TYPE>"``. (``"module:<mode>"`` needs a module built for the board's kernel: see
+    :func:`pytest_kdump.triggers.module.module_trigger` and ``Kdump.trigger``.)"""
     if isinstance(spec, Trigger):
         return spec
     if spec.startswith("cmd:"):

@@ -17,27 +17,25 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_kdump.arch import from_deb_arch
 from pytest_kdump.build import debian
 from pytest_kdump.cachedir import point, publish
 from pytest_kdump.errors import ToolError
 
+logger = logging.getLogger(__name__)
+
 SUITE = "trixie"
 STAMP_FORMAT = 1
 _SETUP_ADVICE = "run `pytest-kdump setup-crash` (or the set-up script) to install a recent crash"
-# Loader and multiarch folder of each Debian architecture the cached crash can run on.
-_LOADERS = {
-    "amd64": ("x86_64-linux-gnu", "ld-linux-x86-64.so.2"),
-    "arm64": ("aarch64-linux-gnu", "ld-linux-aarch64.so.1"),
-}
 # More packages than this means the dependency walk pulled in something unexpected.
 _MAX_PACKAGES = 20
 
@@ -52,10 +50,6 @@ class CrashTool:
 
     def __str__(self) -> str:
         return f"crash {self.version} ({self.source})"
-
-
-def _log(message: str) -> None:
-    print(f"pytest-kdump: {message}", file=sys.stderr, flush=True)
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -197,8 +191,10 @@ def installed_crash(cache_dir: Path) -> CrashTool | None:
 
 
 def _layout(root: Path, arch: str) -> tuple[str, list[str], str]:
-    """Loader, library folders and crash binary of an unpacked sysroot, relative to it."""
-    multiarch, loader_name = _LOADERS.get(arch, (f"{arch}-linux-gnu", ""))
+    """Loader, library folders and crash binary of an unpacked sysroot (Debian ``arch``),
+    relative to it."""
+    spec = from_deb_arch(arch)
+    multiarch, loader_name = (spec.multiarch, spec.loader) if spec else (f"{arch}-linux-gnu", "")
     candidates = ("lib64", "usr/lib64", f"lib/{multiarch}", f"usr/lib/{multiarch}", "lib",
                   "usr/lib")
     if loader_name:
@@ -237,7 +233,7 @@ def _resolve_and_download(apt: debian.Apt, debs_dir: Path) -> tuple[dict[str, de
     names = apt.library_closure(["crash"])
     pkgs = apt.resolve(names)
     if len(pkgs) > _MAX_PACKAGES:
-        _log(f"warning: crash pulls {len(pkgs)} packages from {SUITE}: {', '.join(pkgs)}")
+        logger.warning("crash pulls %d packages from %s: %s", len(pkgs), SUITE, ", ".join(pkgs))
     return pkgs, apt.download([pkgs[n] for n in names], debs_dir)
 
 
@@ -245,8 +241,8 @@ def install_crash(cache_dir: Path, *, force: bool = False) -> CrashTool:
     """Install trixie's crash and its libraries into ``cache_dir/crash/<version>``.
 
     A complete install is returned at once, without apt. ``force`` refreshes the package
-    lists and reinstalls. Progress goes to stderr. Concurrent callers (xdist workers) wait for
-    each other.
+    lists and reinstalls. Progress is logged (``logging``, INFO). Concurrent callers (xdist
+    workers) wait for each other.
     """
     base = cache_dir / "crash"
     if not force and (tool := installed_crash(cache_dir)):
@@ -270,7 +266,7 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
     except ToolError:
         if force:
             raise
-        _log(f"refreshing the {SUITE} package lists and trying again")
+        logger.info("refreshing the %s package lists and trying again", SUITE)
         apt.update()  # stale lists name files the mirror no longer has
         pkgs, debs = _resolve_and_download(apt, debs_dir)
     version = pkgs["crash"].version
@@ -281,7 +277,7 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
 
     stage = base / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    _log(f"unpacking {len(debs)} {SUITE} package(s) into {folder}")
+    logger.info("unpacking %d %s package(s) into %s", len(debs), SUITE, folder)
     for deb in debs:
         debian.extract(deb, stage / "root")
     loader, libs, crash = _layout(stage / "root", apt.arch)
@@ -303,8 +299,8 @@ def _install_locked(cache_dir: Path, base: Path, force: bool) -> CrashTool:
     if tool is None:  # pragma: no cover - the folder was just verified
         raise ToolError(f"crash install in {folder} is incomplete", phase="setup",
                         advice=f"{_SETUP_ADVICE} with --force")
-    _log(f"installed {tool} in {time.monotonic() - started:.1f} s; run it by hand as "
-         f"{folder / 'bin' / 'crash'}")
+    logger.info("installed %s in %.1f s; run it by hand as %s", tool,
+                time.monotonic() - started, folder / "bin" / "crash")
     return tool
 
 

@@ -1,9 +1,11 @@
-"""Tests of pytest_kdump.crashmod: the mode table and error paths (fast), and one real build of
+"""Tests of pytest_kdump.build.crashmod: the modes against the C source and error paths (fast),
+and one real build of
 kdump_crash.ko for the guest kernel against Debian's headers in a temporary cache (~5-10 s:
 13.7 MB of packages, 82 MB unpacked, ~1.3 s of make)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -12,51 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kdump.build import crashmod
-from pytest_kdump.build import debian
-from pytest_kdump import detect
-from pytest_kdump.build import image
+from pytest_kdump.arch import ARCHES
+from pytest_kdump.build import crashmod, debian, image
+from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ImageError, KdumpError, ToolError
+from pytest_kdump.triggers.module import MODES
 
 SOURCE = crashmod.SOURCE_DIR / "kdump_crash.c"
 
 
-# --- the mode table -------------------------------------------------------------------------
-
-def test_modes_table_is_complete() -> None:
-    assert set(crashmod.MODES) == {"panic", "bug", "null", "warn", "divide", "timer",
-                                   "softlockup", "hung"}
-    for mode, spec in crashmod.MODES.items():
-        assert spec["kind"] in detect.KINDS, mode
-        assert spec["culprit"].startswith("kdump_crash_"), mode
-        assert spec["timeout"] > 0 and isinstance(spec["returns"], bool), mode
-        assert all(isinstance(v, str) for v in spec["sysctls"].values()), mode
-        re.compile(spec["headline"])
-    assert {m for m, s in crashmod.MODES.items() if s["returns"]} == {"timer", "softlockup",
-                                                                      "hung"}
-    assert crashmod.MODES["warn"]["sysctls"] == {"kernel.panic_on_warn": "1"}
-    assert crashmod.MODES["hung"]["sysctls"]["kernel.hung_task_panic"] == "1"
-    assert crashmod.MODES["softlockup"]["sysctls"]["kernel.softlockup_panic"] == "1"
-
+# --- the modes ----------------------------------------------------------------------------
 
 def test_modes_match_the_source() -> None:
     """Every mode is handled in the C file and every culprit is a noinline function there."""
     text = SOURCE.read_text()
-    for mode, spec in crashmod.MODES.items():
+    for mode, spec in MODES.items():
         assert f'sysfs_streq(mode, "{mode}")' in text, mode
-        assert re.search(rf"KDUMP_CRASH_FN \w+ {spec['culprit']}\(", text), mode
+        assert re.search(rf"KDUMP_CRASH_FN \w+ {spec.culprit}\(", text), mode
         assert mode in re.search(r'#define KDUMP_CRASH_MODES "([^"]+)"', text).group(1)
-        for task in [spec.get("task")] if spec.get("task") else []:
-            assert f'"{task}"' in text and len(task) <= 15  # TASK_COMM_LEN
-
-
-def test_supported_modes_and_insmod_command() -> None:
-    assert "divide" in crashmod.supported_modes("x86_64")
-    assert "divide" not in crashmod.supported_modes("aarch64")
-    assert len(crashmod.supported_modes("aarch64")) == 7
-    assert crashmod.insmod_command("timer") == "insmod /tmp/kdump_crash.ko mode=timer"
-    with pytest.raises(ValueError, match="unknown crash module mode"):
-        crashmod.insmod_command("nosuch")
+        if spec.task:
+            assert f'"{spec.task}"' in text and len(spec.task) <= 15  # TASK_COMM_LEN
 
 
 def test_source_files_from_one_c_file(tmp_path: Path) -> None:
@@ -94,8 +71,10 @@ def test_missing_cross_compiler_is_clear(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_unknown_arch(tmp_path: Path) -> None:
-    with pytest.raises(ImageError, match="architecture 'riscv64'"):
+    with pytest.raises(ImageError, match="architecture 'riscv64'") as info:
         crashmod.build_module("6.1.0-56-riscv64", arch="riscv64", cache=tmp_path)
+    assert info.value.message == "cannot build the crash module for architecture 'riscv64'"
+    assert info.value.phase == "module" and info.value.advice == "use one of: x86_64, aarch64"
 
 
 def test_compiler_mismatch_is_clear(tmp_path: Path) -> None:
@@ -123,14 +102,67 @@ def test_build_dir_must_be_a_built_tree(tmp_path: Path) -> None:
     assert "modules_prepare" in info.value.advice
 
 
+def _tree(kdir: Path, config: str) -> Path:
+    (kdir / "include" / "generated").mkdir(parents=True)
+    (kdir / "include" / "generated" / "utsrelease.h").write_text(
+        '#define UTS_RELEASE "6.1.0-99-test"\n')
+    (kdir / "Makefile").write_text("")
+    (kdir / "Module.symvers").write_text("")
+    (kdir / ".config").write_text(config)
+    return kdir
+
+
+@pytest.mark.parametrize("config, tree_arch", [("CONFIG_X86_64=y\n", "x86_64"),
+                                               ("CONFIG_64BIT=y\nCONFIG_ARM64=y\n", "aarch64")])
+def test_build_dir_arch_comes_from_its_config(tmp_path: Path, config: str,
+                                              tree_arch: str) -> None:
+    kdir = _tree(tmp_path / "tree", config)
+    other = "aarch64" if tree_arch == "x86_64" else "x86_64"
+    with pytest.raises(ImageError, match=f"is for {tree_arch}, not {other}") as info:
+        crashmod.module_from_build_dir(kdir, arch=other, cache=tmp_path)
+    assert info.value.advice.startswith(f"pass arch={tree_arch!r}")
+
+
+def test_build_dir_of_another_arch(tmp_path: Path) -> None:
+    kdir = _tree(tmp_path / "tree", "CONFIG_RISCV=y\n# CONFIG_X86_64 is not set\n")
+    with pytest.raises(ImageError, match="neither x86_64 nor arm64") as info:
+        crashmod.module_from_build_dir(kdir, cache=tmp_path)
+    assert info.value.advice == "supported architectures: x86_64, aarch64"
+
+
+def test_cross_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crashmod.debian, "host_deb_arch", lambda: "amd64")
+    assert crashmod._cross_prefix("x86_64") == ""
+    assert crashmod._cross_prefix("aarch64") == "aarch64-linux-gnu-"
+    monkeypatch.setattr(crashmod.debian, "host_deb_arch", lambda: "arm64")
+    assert crashmod._cross_prefix("x86_64") == "x86_64-linux-gnu-"
+    assert crashmod._cross_prefix("aarch64") == ""
+
+
+def test_compiler_minor_difference_is_logged(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    got = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout
+    major = int(re.search(r"(\d+)\.\d+(?:\.\d+)?\s*$", got.splitlines()[0]).group(1))
+    text = f"gcc (Debian {major}.99.0-1) {major}.99.0"
+    (tmp_path / ".config").write_text(f'CONFIG_CC_VERSION_TEXT="{text}"\n')
+    with caplog.at_level(logging.INFO, logger="pytest_kdump"):
+        assert crashmod._compiler(tmp_path, "x86_64", "") == "gcc"
+    (record,) = caplog.records
+    assert record.name == "pytest_kdump.build.crashmod" and record.levelname == "INFO"
+    assert record.getMessage().startswith(f"note: the kernel was built with {text!r}, the "
+                                          "module is built with 'gcc ")
+
+
 # --- the real build -------------------------------------------------------------------------
 
 def _guest_release() -> str:
     current = image.current_image("x86_64")
     if current is not None:
         return current.kernel_release
-    apt = debian.Apt(image.cache_dir())
-    for dep in apt.depends(image.ARCHES["x86_64"].kernel_meta):
+    apt = debian.Apt(cache_dir())
+    for dep in apt.depends(ARCHES["x86_64"].kernel_meta):
         if re.match(r"linux-image-\d", dep):
             return dep.removeprefix("linux-image-")
     pytest.skip("cannot tell the guest kernel release")
@@ -158,13 +190,13 @@ def test_module_is_built_for_the_guest_kernel(built: tuple[Path, str, Path, floa
     assert ko.is_file() and ko.name == "kdump_crash.ko" and ko.is_relative_to(cache)
     header = _out("readelf", "-h", str(ko))
     assert re.search(r"Type:\s+REL \(Relocatable file\)", header)
-    assert re.search(rf"Machine:\s+{crashmod._ARCH['x86_64'][4]}", header)
+    assert re.search(rf"Machine:\s+{ARCHES['x86_64'].readelf_machine}", header)
     assert _out("modinfo", "-F", "vermagic", str(ko)).split()[0] == release
     assert _out("modinfo", "-F", "license", str(ko)).strip() == "GPL"
     assert re.search(r"^mode:.*\(charp\)$", _out("modinfo", "-p", str(ko)), re.M)
     symbols = {line.split()[-1]: line.split()[-2] for line in _out("nm", str(ko)).splitlines()}
-    for mode, spec in crashmod.MODES.items():
-        assert symbols.get(spec["culprit"]) in ("t", "T"), mode
+    for mode, spec in MODES.items():
+        assert symbols.get(spec.culprit) in ("t", "T"), mode
     assert ".debug_info" not in _out("readelf", "-S", "-W", str(ko))
     assert ko.stat().st_size < 64 * 1024
     assert ko.with_name("kdump_crash.unstripped.ko").stat().st_size > ko.stat().st_size
@@ -242,8 +274,8 @@ def test_culprits_make_no_tail_calls(built: tuple[Path, str, Path, float]) -> No
     if shutil.which("objdump") is None:
         pytest.skip("needs objdump")
     text = _out("objdump", "-dr", str(built[2]))
-    for mode, spec in crashmod.MODES.items():
-        body = re.search(rf"<{spec['culprit']}>:\n(.*?)(?:\n\n|\Z)", text, re.S)
+    for mode, spec in MODES.items():
+        body = re.search(rf"<{spec.culprit}>:\n(.*?)(?:\n\n|\Z)", text, re.S)
         assert body, mode
         lines = body.group(1).splitlines()
         for i, line in enumerate(lines):

@@ -4,6 +4,7 @@ crash (fake ones), and one real install of trixie's crash into a temporary cache
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -154,6 +155,76 @@ def test_incomplete_install_is_ignored(tmp_path: Path) -> None:
     (folder / "root").mkdir(parents=True)
     (folder / "stamp.json").write_text(json.dumps({"format": crashtool.STAMP_FORMAT}))
     assert crashtool.installed_crash(tmp_path) is None
+
+
+# --- the unpacked sysroot -------------------------------------------------------------------
+
+def _file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x7fELF")
+    return path
+
+
+def test_layout_merged_usr_amd64(tmp_path: Path) -> None:
+    """trixie's layout: /lib and /lib64 are symlinks into /usr; the lib64 loader is an absolute
+    symlink (to the host's loader): the one inside the sysroot is taken."""
+    root = tmp_path / "root"
+    _file(root / "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    _file(root / "usr/bin/crash")
+    (root / "usr/lib64").mkdir(parents=True)
+    (root / "usr/lib64/ld-linux-x86-64.so.2").symlink_to(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    (root / "lib").symlink_to("usr/lib")
+    (root / "lib64").symlink_to("usr/lib64")
+    loader, libs, crash = crashtool._layout(root, "amd64")
+    assert loader == "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    assert libs == ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib"]
+    assert crash == "usr/bin/crash"
+
+
+def test_layout_arm64_and_unknown_arch(tmp_path: Path) -> None:
+    root = tmp_path / "arm64"
+    _file(root / "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1")
+    _file(root / "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")  # not arm64's: ignored
+    _file(root / "bin/crash")
+    loader, libs, crash = crashtool._layout(root, "arm64")
+    assert (loader, crash) == ("lib/aarch64-linux-gnu/ld-linux-aarch64.so.1", "bin/crash")
+    assert libs == ["lib/aarch64-linux-gnu", "usr/lib", "lib"]
+    root = tmp_path / "riscv64"  # not in the table: any ld-linux* will do
+    _file(root / "lib/ld-linux-riscv64-lp64d.so.1")
+    _file(root / "usr/bin/crash")
+    assert crashtool._layout(root, "riscv64")[0] == "lib/ld-linux-riscv64-lp64d.so.1"
+
+
+def test_layout_without_crash_or_loader(tmp_path: Path) -> None:
+    _file(tmp_path / "usr/bin/crash")
+    with pytest.raises(ToolError, match="have no loader"):
+        crashtool._layout(tmp_path, "amd64")
+    (tmp_path / "usr/bin/crash").unlink()
+    _file(tmp_path / "lib64/ld-linux-x86-64.so.2")
+    with pytest.raises(ToolError, match="have no crash"):
+        crashtool._layout(tmp_path, "amd64")
+
+
+def test_too_many_packages_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    names = ["crash", *(f"lib{i}" for i in range(crashtool._MAX_PACKAGES))]
+
+    class FakeApt:
+        def library_closure(self, roots: list[str]) -> list[str]:
+            return names
+
+        def resolve(self, wanted: list[str]) -> dict[str, object]:
+            return dict.fromkeys(wanted)
+
+        def download(self, packages: list[object], dest: Path) -> list[Path]:
+            return [dest / f"{i}.deb" for i in range(len(packages))]
+
+    with caplog.at_level(logging.INFO, logger="pytest_kdump"):
+        pkgs, debs = crashtool._resolve_and_download(FakeApt(), tmp_path)  # type: ignore[arg-type]
+    assert len(pkgs) == len(debs) == crashtool._MAX_PACKAGES + 1
+    (record,) = caplog.records
+    assert record.name == "pytest_kdump.analysis.crash.tool" and record.levelname == "WARNING"
+    assert record.getMessage().startswith("crash pulls 21 packages from trixie: crash, lib0, ")
 
 
 # --- the real thing -------------------------------------------------------------------------
