@@ -51,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kdump-echo", action="store_true", default=None,
                     help="copy the board's console to the terminal as it arrives")
     group.addoption("--kdump-crash", metavar="PATH", default=None,
-                    help="crash binary to use (default: the one pytest-kdump installs)")
+                    help="crash binary to use (default: KdumpDriver's crash key, else the one "
+                         "pytest-kdump installs)")
     group.addoption("--kdump-backend", choices=BACKENDS, default=None,
                     help="analyse dumps with the crash utility or drgn (default: ini "
                          "kdump_backend, else crash); per test: @pytest.mark.kdump_backend")
@@ -118,9 +119,12 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
         driver = target.get_driver("KdumpDriver")
+        crash_tool = kdump_crash_tool
+        if driver.crash and not config.getoption("--kdump-crash"):  # the env's crash binary
+            crash_tool = find_crash(driver.crash, cache_dir())
         # each xdist worker has its own board and its own session log folder
         worker = os.environ.get("PYTEST_XDIST_WORKER")
-        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
+        session = KdumpSession.from_driver(driver, root, crash_tool, echo=bool(echo),
                                            backend=_backend(config),
                                            log_folder=f"session-{worker}" if worker else "session")
     except KdumpError as exc:
