@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from pytest_kdump.analysis.model import Analysis, Task
-from pytest_kdump.detect import clean_function
+from pytest_kdump.symbols import clean_function
 
 __all__ = ["assert_in_backtrace", "assert_log_contains", "assert_module_loaded",
            "assert_not_in_backtrace", "assert_panic_message", "assert_task_state"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_kdump import analysis
-from pytest_kdump.detect import clean_function
+from pytest_kdump.symbols import clean_function
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.drgn import analyze_drgn, available, panic_from_log
-from pytest_kdump.detect import clean_function
 from pytest_kdump.errors import AnalysisError, ToolError, VmcoreError
+from pytest_kdump.symbols import clean_function
 
 
 def test_drgn_is_installed():

@@ -1,0 +1,558 @@
+"""The detector: console text in, :class:`~.record.CrashRecord` objects out.
+
+:class:`StreamDetector` reads a console line by line (any chunk size), follows the report being
+read (a small state machine over the roles of :data:`.rules.RULES`), and when a report ends
+assembles its record: the fields common to every kind (task, taint, faulting location, call
+trace, modules) here, its kind, title and message by its rule's builder, its signature with
+:mod:`.signature`. :func:`find_crashes` does it for a whole log.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from pytest_kdump.detect.record import UNKNOWN_REASON, CrashRecord, ReportFrame
+from pytest_kdump.detect.rules import (
+    BANNER_RE,
+    BEFORE_OOPS,
+    FOLLOW_UP_PANIC_RE,
+    MARKERLESS,
+    SEP_RE,
+    SEPARATED,
+    Builder,
+    Facts,
+    Hit,
+    classify,
+)
+from pytest_kdump.detect.signature import FUNC, guilty_function, normalise
+
+__all__ = ["BANNER_LOOKAHEAD", "CLAIM_LINES", "CONTEXT_LINES", "GRACE_LINES", "MAX_LINE",
+           "MAX_QUIET", "MAX_RAW", "MAX_REPORT_LINES", "StreamDetector", "find_crashes"]
+
+MAX_RAW = 64 * 1024  # characters of console text kept per record
+MAX_LINE = 64 * 1024  # longer console "lines" (no newline) are cut into pieces of this size
+CONTEXT_LINES = 20  # console lines kept before a report, for its excerpt
+GRACE_LINES = 10  # lines after a report's end in which a follow-up panic still joins it
+MAX_QUIET = 300  # lines without anything of a report in them before an open report is closed
+MAX_REPORT_LINES = 20000  # lines of one report before it is closed ("limit")
+BANNER_LOOKAHEAD = 500  # lines after "Linux version" in which its command line is looked for
+CLAIM_LINES = 5000  # lines after "Starting crashdump kernel" in which its banner is expected
+
+# --- console lines ---------------------------------------------------------------------------
+
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+][ -~]"
+                      r"|[ -~])")
+_CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# "[   12.345678]" (anywhere: shell output may precede it), an optional caller id "[T123]"
+# / "[    C0]", and an optional syslog level "<4>" in front.
+_PREFIX_RE = re.compile(r"(?:<\d{1,2}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\[\s*[TC]\d+\])? ?")
+_LEVEL_RE = re.compile(r"<\d{1,2}>")
+# Cheap pre-filter: a line without any of these cannot change the detector's state.
+_TRIGGER_RE = re.compile(
+    r"Kernel panic|BUG|Unable to handle kernel|Internal error|Oops|general protection|"
+    r": [0-9a-f]{4} \[#|WARNING|LOCKUP|INFO: |UBSAN|Linux version|crashdump kernel|cut here|"
+    r"=====|end trace|end Kernel|ommand line|Unhandled fault")
+
+# --- parts of a report -----------------------------------------------------------------------
+
+_FRAME_RE = re.compile(
+    r"\s*(?:\[<?[0-9a-f]+>?\]\s+)*(?P<unrel>\?\s+)?(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)"
+    r"(?:/(?P<size>0x[0-9a-f]+))?(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?"
+    r"(?:\s+\(unreliable\))?\s*$")
+_RIP_RE = re.compile(
+    r"\s*(?:RIP: [0-9a-f]{4}:|EIP: (?:[0-9a-f]{4}:)?|pc : )(?:\[<[0-9a-f]+>\]\s+)*"
+    r"(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)(?:/(?P<size>0x[0-9a-f]+))?"
+    r"(?:\s+\[(?P<mod>[\w-]+)[^\]]*\])?")
+_TRACE_AUX_RE = re.compile(
+    r"\s*(?:</?[A-Z#][A-Z0-9_]*>\s*$|(?:\?\s+)?0x[0-9a-f]+\s*$|(?:\[<?[0-9a-f]+>?\]\s*)+$|"
+    r"(?:R[A-Z0-9]{1,2}|E[A-Z]{2}|[CDEFGS]S|CR\d|DR\d|PKRU|Code|x\d{1,2}|pc|lr|sp|pstate)\s*:)")
+_TRACE_HEAD_RE = re.compile(r"\s*(?:Call [Tt]race|Backtrace|[Ss]tack backtrace):?\s*$")
+_CPU_RE = re.compile(
+    r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?)"
+    r"(?P<kdump> Kdump: loaded)? (?P<taint>(?:Not tainted|Tainted:).*)$")
+_TAINT_LINE_RE = re.compile(r"\s*(?P<taint>(?:Not tainted|Tainted: [A-Z ]+?)\s+\S+ #\d+.*)$")
+_KASAN_ACCESS_RE = re.compile(r"(?P<access>Read|Write) of size \d+ at addr \S+ by task "
+                              r"(?P<comm>.+)/(?P<pid>\d+)")
+_MODULES_RE = re.compile(r"Modules linked in:(?P<list>.*)")
+_HARDWARE_RE = re.compile(r"Hardware name: (?P<name>.*)")
+
+
+# --- the detector ----------------------------------------------------------------------------
+
+@dataclass
+class _Line:
+    no: int
+    text: str  # cleaned line, console prefix kept
+    content: str  # what the kernel printed: console prefix removed
+    ts: float | None
+
+
+def _is_trace_line(content: str) -> bool:
+    return bool(_FRAME_RE.match(content) or _TRACE_AUX_RE.match(content)
+                or _TRACE_HEAD_RE.match(content) or _RIP_RE.match(content))
+
+
+class _Report:
+    """A report being read."""
+
+    def __init__(self, hit: Hit, line: _Line, context: list[str]) -> None:
+        self.kind = hit.kind
+        assert hit.rule.build is not None, hit.rule  # the rules that open a report have one
+        self.build: Builder = hit.rule.build
+        self.groups = {k: v for k, v in hit.match.groupdict().items() if v is not None}
+        self.headline = hit.match.string[hit.match.start():].strip()
+        self.lines: list[_Line] = []
+        self.size = 0
+        self.truncated = False
+        self.start = self.header_no = line.no
+        self.last = line.no
+        self.count = 0
+        self.ts = line.ts
+        self.context = context
+        self.panic_msg: str | None = hit.match["msg"] if hit.role == "panic" else None
+        self.has_oops = hit.role == "oops"
+        self.state = "open"
+        self.end: str | None = None
+        self.grace: list[_Line] = []
+        self.grace_count = 0
+        self.trace_started = False
+        self.quiet = 0
+        self.markerless = hit.kind in MARKERLESS
+        self.stamped = line.ts is not None  # then lines without timestamp are not the kernel's
+
+    def add(self, line: _Line, max_raw: int) -> None:
+        self.count += 1
+        self.last = line.no
+        if self.truncated:
+            return
+        if self.size + len(line.text) + 1 > max_raw:
+            self.truncated = True
+            return
+        self.lines.append(line)
+        self.size += len(line.text) + 1
+
+    def merge_grace(self, max_raw: int) -> None:
+        for line in self.grace:
+            self.add(line, max_raw)
+        self.grace = []
+        self.grace_count = 0
+        self.state = "open"
+
+
+class StreamDetector:
+    """Recognises kernel crash reports in console text fed chunk by chunk.
+
+    ``feed(text)`` returns the reports completed by that text (as soon as their end shows:
+    an end marker, the crash kernel's banner, the next report...); ``idle()`` those whose end
+    was seen when the console has gone quiet; ``flush()`` those still open when the console
+    stops; ``pending()`` a snapshot of the report being read. A fatal report with kdump
+    completes on the crash kernel's first line (x86: ``Linux version``; arm64: ``Starting
+    crashdump kernel...``).
+    Only the current report and a few lines of context are kept: the cost of a chunk is
+    proportional to its size, whatever the session's length. The public methods hold a lock:
+    a reader thread can feed while another thread calls :meth:`pending` or :meth:`reset`.
+    Line numbers (``start_line``/``end_line``) count the lines fed since the detector was made
+    or :meth:`reset`.
+    """
+
+    def __init__(self, max_raw: int = MAX_RAW) -> None:
+        self.max_raw = max_raw
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next text is a new console (e.g. after a power cycle)."""
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
+        self._partial = ""
+        self._lineno = 0
+        self._rec: _Report | None = None
+        self._context: deque[str] = deque(maxlen=CONTEXT_LINES)
+        self._opener: _Line | None = None
+        # a kernel banner whose command line is awaited: its lines, the context before it
+        self._banner: tuple[list[_Line], list[str]] | None = None
+        self._claim_until = 0
+        self._out: list[CrashRecord] = []
+
+    @property
+    def lines(self) -> int:
+        """Complete lines consumed so far."""
+        return self._lineno
+
+    @property
+    def in_report(self) -> bool:
+        """A crash report has started and is not complete yet."""
+        return self._rec is not None
+
+    def feed(self, text: str) -> list[CrashRecord]:
+        """Consume console ``text`` (any chunk size); return the reports it completed."""
+        with self._lock:
+            if text:
+                parts = (self._partial + text).split("\n")
+                self._partial = parts.pop()
+                for part in parts:
+                    self._split(part)
+                while len(self._partial) > MAX_LINE:
+                    self._line(self._partial[:MAX_LINE])
+                    self._partial = self._partial[MAX_LINE:]
+            out, self._out = self._out, []
+            return out
+
+    def flush(self) -> list[CrashRecord]:
+        """The console stopped: complete the last line and any open report; return them.
+        (At a test boundary use :meth:`pending`: flush cuts the report being read.)"""
+        with self._lock:
+            if self._partial:
+                self._split(self._partial)
+                self._partial = ""
+            if self._rec is not None:
+                self._finish(self._rec, "eof" if self._rec.state == "open" else None)
+            self._banner = None
+            out, self._out = self._out, []
+            return out
+
+    def idle(self) -> list[CrashRecord]:
+        """The console has been quiet for a while (a second or two): complete a report whose
+        end was seen and return it. Such a report is otherwise completed only
+        :data:`GRACE_LINES` lines later, in case a follow-up panic ("Fatal exception",
+        "panic_on_warn set") joins it. A report still open (no end seen) stays open: see
+        :meth:`pending`."""
+        with self._lock:
+            if self._rec is not None and self._rec.state == "closing":
+                self._finish(self._rec, None)
+            out, self._out = self._out, []
+            return out
+
+    def pending(self) -> list[CrashRecord]:
+        """A snapshot of the report being read, if any, as it would be if the console stopped
+        now (``end`` ``"eof"`` while it is open); changes nothing."""
+        with self._lock:
+            rec = self._rec
+            return [_build_record(rec, rec.end or "eof")] if rec is not None else []
+
+    # -- per line ------------------------------------------------------------------------------
+    def _split(self, part: str) -> None:
+        if len(part) <= MAX_LINE:
+            self._line(part)
+        else:
+            for i in range(0, len(part), MAX_LINE):
+                self._line(part[i:i + MAX_LINE])
+
+    def _line(self, text: str) -> None:
+        self._lineno += 1
+        if "\x1b" in text:
+            text = _ANSI_RE.sub("", text)
+        if not text.isprintable():
+            text = _CTRL_RE.sub("", text)
+        if self._rec is None and self._banner is None and not _TRIGGER_RE.search(text):
+            self._context.append(text)  # fast path: an ordinary line
+            self._opener = None
+            return
+        m = _PREFIX_RE.search(text)
+        if m:
+            line = _Line(self._lineno, text, text[m.end():], float(m["ts"]))
+        else:
+            content = _LEVEL_RE.sub("", text, count=1) if text.startswith("<") else text
+            line = _Line(self._lineno, text, content, None)
+        hit = classify(line.content, line.ts is not None)
+        if hit and hit.role == "banner" and line.ts not in (None, 0.0):
+            hit = None  # "Linux version" later than 0.000000: not a kernel starting
+        if self._banner is not None:
+            self._banner_line(line, hit)
+        if self._rec is not None:
+            self._report_line(self._rec, line, hit)
+        else:
+            self._idle_line(line, hit)
+        self._opener = line if hit and hit.role in ("cut", "separator") else None
+        self._context.append(text)
+
+    def _idle_line(self, line: _Line, hit: Hit | None) -> None:
+        if hit is None:
+            return
+        if hit.role in ("report", "oops", "panic"):
+            self._start(line, hit)
+        elif hit.role == "crashdump":
+            self._unknown([line], "crashdump-start", list(self._context))
+            self._claim_until = line.no + CLAIM_LINES
+        elif hit.role == "banner":
+            if line.no <= self._claim_until:
+                self._claim_until = 0  # the crash kernel of a crash already reported
+            else:
+                self._banner = ([line], list(self._context))
+
+    def _banner_line(self, line: _Line, hit: Hit | None) -> None:
+        assert self._banner is not None
+        lines, context = self._banner
+        if line is not lines[0]:
+            lines.append(line)
+        if hit and hit.role == "cmdline":
+            self._banner = None
+            if "elfcorehdr=" in hit.match["cmdline"]:  # kexec-tools adds it for crash kernels
+                self._unknown(lines, "kernel-start", context)
+        elif line.no - lines[0].no > BANNER_LOOKAHEAD:
+            self._banner = None
+
+    def _start(self, line: _Line, hit: Hit) -> None:
+        opener = self._opener
+        adjacent = opener is not None and opener.no == line.no - 1
+        if hit.kind == "warning-generic" and not (adjacent and SEP_RE.match(opener.content)):
+            return  # "WARNING: ..." is a report (lockdep's) only under a ==== line
+        context = list(self._context)
+        rec = _Report(hit, line, context)
+        if opener is not None and adjacent:
+            rec.start = opener.no
+            rec.add(opener, self.max_raw)
+            rec.count = 0
+            if context and context[-1] == opener.text:
+                rec.context = context[:-1]
+        rec.add(line, self.max_raw)
+        self._rec = rec
+
+    def _report_line(self, rec: _Report, line: _Line, hit: Hit | None) -> None:
+        if rec.stamped and line.ts is None:  # shell output between the kernel's lines
+            if rec.state == "open":
+                rec.add(line, self.max_raw)  # kept in the raw text, not parsed
+            else:
+                self._closing_line(rec, line, None)
+            return
+        role = hit.role if hit else None
+        if role == "banner":
+            self._finish(rec, "kernel-start")
+            return
+        if role == "crashdump":
+            if rec.state == "open":
+                rec.add(line, self.max_raw)
+            self._finish(rec, "crashdump-start")
+            self._claim_until = line.no + CLAIM_LINES
+            return
+        if rec.state == "closing":
+            self._closing_line(rec, line, hit)
+            return
+        # the report is open
+        if role == "panic":
+            if rec.panic_msg is None:
+                rec.panic_msg = hit.match["msg"]
+                rec.markerless = False  # it now ends like a panic
+            rec.add(line, self.max_raw)
+        elif role == "oops" and rec.kind in BEFORE_OOPS and not rec.has_oops:
+            rec.has_oops = True
+            rec.add(line, self.max_raw)
+        elif role in ("report", "oops"):
+            if rec.kind == hit.kind == "hung-task":
+                rec.add(line, self.max_raw)  # the next blocked task of the same check
+            else:
+                self._drop_opener(rec)
+                self._finish(rec, "next-report")
+                self._start(line, hit)
+        elif role == "end-panic":
+            rec.add(line, self.max_raw)
+            self._finish(rec, "end-panic")
+        elif role == "end-trace" and rec.panic_msg is None:
+            rec.add(line, self.max_raw)
+            self._close(rec, "end-trace")
+        elif role == "separator" and rec.kind in SEPARATED and rec.panic_msg is None:
+            rec.add(line, self.max_raw)
+            self._close(rec, "end-report")
+        else:
+            trace = _is_trace_line(line.content)
+            if rec.markerless and rec.trace_started and not trace:
+                self._close(rec, "end-report")  # its call trace is over
+                self._closing_line(rec, line, hit)
+                return
+            rec.add(line, self.max_raw)
+            if trace:
+                rec.trace_started = rec.trace_started or bool(_FRAME_RE.match(line.content))
+                rec.quiet = 0
+                if rec.markerless and line.content.strip() == "</TASK>":
+                    self._close(rec, "end-report")
+            elif hit is None:
+                rec.quiet += 1
+            if rec.quiet > MAX_QUIET or rec.count > MAX_REPORT_LINES:
+                self._finish(rec, "limit")
+
+    def _close(self, rec: _Report, end: str) -> None:
+        rec.state = "closing"
+        rec.end = end
+
+    def _closing_line(self, rec: _Report, line: _Line, hit: Hit | None) -> None:
+        """After a report's end: a follow-up panic joins it, anything else waits a few lines."""
+        role = hit.role if hit else None
+        if role == "panic" and (rec.markerless or FOLLOW_UP_PANIC_RE.search(hit.match["msg"])):
+            rec.merge_grace(self.max_raw)
+            rec.panic_msg = hit.match["msg"]
+            rec.markerless = False
+            rec.end = None
+            rec.add(line, self.max_raw)
+        elif role == "report" and rec.kind == hit.kind == "hung-task":
+            rec.merge_grace(self.max_raw)
+            rec.end = None
+            rec.add(line, self.max_raw)
+        elif role in ("report", "oops", "panic"):
+            self._finish(rec, None)
+            self._start(line, hit)
+        else:
+            rec.grace.append(line)
+            if not _is_trace_line(line.content) and line.content.strip():
+                rec.grace_count += 1
+            if rec.grace_count >= GRACE_LINES or len(rec.grace) > 20 * GRACE_LINES:
+                self._finish(rec, None)
+                self._idle_line(line, hit)
+
+    def _drop_opener(self, rec: _Report) -> None:
+        """A "cut here" / "====" line that opens the next report is not part of this one."""
+        opener = self._opener
+        if opener is not None and rec.lines and rec.lines[-1] is opener:
+            rec.lines.pop()
+            rec.size -= len(opener.text) + 1
+            rec.last = rec.lines[-1].no if rec.lines else rec.start
+
+    def _finish(self, rec: _Report, end: str | None) -> None:
+        self._rec = None
+        self._out.append(_build_record(rec, end or rec.end or "eof"))
+
+    def _unknown(self, lines: list[_Line], end: str, context: list[str]) -> None:
+        first = lines[0]
+        text = "\n".join(line.text for line in lines)
+        banner = BANNER_RE.search(first.content)
+        self._out.append(CrashRecord(
+            kind="unknown", headline=first.content.strip(), message=UNKNOWN_REASON,
+            signature="unknown: crash kernel started with no crash report", fatal=True,
+            crash_kernel=True, end=end, kdump_loaded=True,
+            kernel_release=banner["release"] if banner else None, timestamp=first.ts,
+            start_line=first.no, end_line=lines[-1].no, raw=text[:self.max_raw],
+            context="\n".join(context), truncated=len(text) > self.max_raw))
+
+
+# --- a record from a report ------------------------------------------------------------------
+
+def _build_record(rec: _Report, end: str) -> CrashRecord:
+    """Parse the lines of a report into a :class:`CrashRecord`."""
+    g = rec.groups
+    kind = rec.kind  # the opening rule's
+    lines = [line for line in rec.lines if line.ts is not None or not rec.stamped]
+    contents = [line.content for line in lines]
+    first = next((i for i, line in enumerate(lines) if line.no == rec.header_no), 0)
+    # CPU line(s), hardware, modules, RIP before the first call trace
+    cpu_line = None
+    kdump = False
+    hardware = modules = rip = taint_line = access = None
+    seen_trace = False
+    for c in contents:
+        s = c.strip()
+        if cpu_line is None or not kdump:
+            m = _CPU_RE.search(s)
+            if m:
+                cpu_line = cpu_line or m
+                kdump = kdump or bool(m["kdump"])
+        if hardware is None and (m := _HARDWARE_RE.match(s)):
+            hardware = m["name"].strip()
+        if modules is None and (m := _MODULES_RE.match(s)):
+            modules = m["list"]
+        if taint_line is None and kind == "hung-task" and (m := _TAINT_LINE_RE.match(c)):
+            taint_line = m["taint"]
+        if access is None and kind == "kasan" and (m := _KASAN_ACCESS_RE.search(s)):
+            access = m
+        if _TRACE_HEAD_RE.match(s):
+            seen_trace = True
+        if rip is None and not seen_trace and (m := _RIP_RE.match(s)):
+            rip = _frame(m, True)
+    frames = _first_trace(contents)
+
+    # who and where
+    cpu = pid = comm = taint = release = None
+    if cpu_line:
+        cpu, pid, comm = int(cpu_line["cpu"]), int(cpu_line["pid"]), cpu_line["comm"]
+        taint, release = _parse_taint(cpu_line["taint"])
+    if taint_line and not cpu_line:
+        taint, release = _parse_taint(taint_line)
+    elif taint_line and cpu_line:
+        taint = _parse_taint(taint_line)[0]
+    if "cpu" in g:
+        cpu = int(g["cpu"])
+    if "pid" in g:
+        pid, comm = int(g["pid"]), g.get("comm", comm)
+        if kind == "warning" and cpu_line and int(cpu_line["pid"]) == pid:
+            comm = cpu_line["comm"]
+        elif kind == "warning":
+            comm = None
+    if kind == "hung-task":
+        cpu = None
+    if access is not None:
+        pid, comm = int(access["pid"]), access["comm"]
+
+    # kind, title, message: the opening rule's builder; then the guilty frame
+    panic_msg = rec.panic_msg
+    t = rec.build(Facts(g, rec.headline, panic_msg, access, contents[first + 1:]))
+    guilty = guilty_function(t.header_func, rip, frames) if t.guilty else None
+    signature = normalise(f"{t.title} in {guilty}" if guilty else t.title)
+    fatal = panic_msg is not None or end in ("kernel-start", "crashdump-start")
+    return CrashRecord(
+        kind=t.kind, headline=rec.headline, message=t.message, signature=signature,
+        guilty_frame=guilty, fatal=fatal,
+        crash_kernel=end == "crashdump-start" or (end == "kernel-start" and kdump),
+        end=end, panic_message=panic_msg, cpu=cpu, pid=pid, comm=comm, taint=taint,
+        kdump_loaded=kdump, hardware=hardware, kernel_release=release, rip=rip, frames=frames,
+        modules=_module_names(modules) if modules is not None else [], timestamp=rec.ts,
+        start_line=rec.start, end_line=rec.last,
+        raw="\n".join(line.text for line in rec.lines), context="\n".join(rec.context),
+        truncated=rec.truncated, corrupted=t.corrupted)
+
+
+def _frame(m: re.Match[str], reliable: bool) -> ReportFrame:
+    return ReportFrame(function=m["func"], offset=int(m["off"], 16), module=m["mod"],
+                 reliable=reliable, size=int(m["size"], 16) if m["size"] else None)
+
+
+def _first_trace(contents: list[str]) -> list[ReportFrame]:
+    """The frames of the report's first call trace (a "Call Trace:" block or frame lines)."""
+    frames: list[ReportFrame] = []
+    in_block = False
+    for c in contents:
+        if _TRACE_HEAD_RE.match(c):
+            if frames:
+                break
+            in_block = True
+            continue
+        m = _FRAME_RE.match(c)
+        if m:
+            in_block = True
+            frames.append(_frame(m, m["unrel"] is None))
+        elif in_block and (_TRACE_AUX_RE.match(c) or _RIP_RE.match(c)):
+            continue
+        elif frames:
+            break
+    return frames
+
+
+def _parse_taint(text: str) -> tuple[str, str | None]:
+    """``Not tainted 6.1.0 #1`` / ``Tainted: G        W  OE      6.1.0 #1`` -> (taint,
+    release): the taint as the kernel's flag letters with single spaces (``"G W OE"``)."""
+    if text.startswith("Not tainted"):
+        rest = text[len("Not tainted"):].split()
+        return "Not tainted", rest[0] if rest else None
+    tokens = text[len("Tainted:"):].split()
+    flags = []
+    while tokens and tokens[0].isalpha() and tokens[0].isupper():
+        flags.append(tokens.pop(0))
+    return " ".join(flags), tokens[0] if tokens else None
+
+
+def _module_names(text: str) -> list[str]:
+    text = re.sub(r"\[last unloaded: [^\]]*\]", "", text)
+    return [re.sub(r"\(.*\)$", "", tok) for tok in text.split() if tok]
+
+
+def find_crashes(text: str) -> list[CrashRecord]:
+    """Every kernel crash report in a whole console log, in the order they completed.
+
+    ``text`` may hold several boots, shell output between kernel lines, timestamps or not.
+    The first kernel banner of a boot is not a crash; a crash kernel (its command line has
+    ``elfcorehdr=``) starting with no report before it is one, of kind ``unknown``.
+    """
+    detector = StreamDetector()
+    return detector.feed(text) + detector.flush()

@@ -1,0 +1,108 @@
+"""Signatures: the same for the same bug on every boot and build, different between bugs;
+normalisation and reporting helpers. (Each report's signature: test_reports.py.)"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from pytest_kdump import detect
+from pytest_kdump.detect import CrashRecord, find_crashes
+from pytest_kdump.symbols import clean_function
+from tests.unit.detect import reports
+
+
+def only(text: str) -> CrashRecord:
+    records = find_crashes(text)
+    assert len(records) == 1, [str(r) for r in records]
+    return records[0]
+
+
+def _rerun(text: str, seed: int) -> str:
+    """The same crash on another boot: other KASLR slide, timestamps, PIDs, addresses."""
+    rng = random.Random(seed)
+    slide = rng.randrange(1, 0x3F) << 21
+    text = re.sub(r"\b(ffff[0-9a-f]{12})\b",
+                  lambda m: f"{(int(m.group(1), 16) + slide) & (2**64 - 1):016x}", text)
+    text = re.sub(r"\[\s*(\d+\.\d+)\]",
+                  lambda m: f"[{float(m.group(1)) + rng.random() * 50:12.6f}]", text)
+    pid = rng.randrange(100, 30000)
+    return re.sub(r"\b187\b", str(pid), text)
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("x86_64/null-deref-kdump", "", ""),
+    ("x86_64/null-deref-panic-on-oops", "", ""),
+    ("x86_64/warning-panic-on-warn-kdump", "", ""),
+    ("x86_64/soft-lockup-panic-kdump", "22s!", "26s!"),
+], ids=["oops-kdump", "oops-panic", "warn", "softlockup"])
+def test_signature_stable_across_boots(name: str, old: str, new: str) -> None:
+    text = reports.body(name).replace(old, new)
+    base = only(text)
+    for seed in range(3):
+        again = only(_rerun(text, seed))
+        assert again.raw != base.raw
+        assert again.signature == base.signature
+        assert again.kind == base.kind and again.guilty_frame == base.guilty_frame
+
+
+def test_signature_stable_across_builds() -> None:
+    # another build of the module: other offsets, other source line
+    text = reports.body("x86_64/warning-panic-on-warn-kdump")
+    a = only(text)
+    b = only(text.replace("mm/x.c:10 ", "mm/x.c:12 ").replace("my_func+0x15/0x30",
+                                                              "my_func+0x19/0x38"))
+    assert a.signature == b.signature == "WARNING in my_func"
+
+
+def test_signature_differs_between_bugs() -> None:
+    null_deref = reports.body("x86_64/null-deref-kdump")
+    warning = reports.body("x86_64/warning-panic-on-warn-kdump")
+    invalid_opcode = reports.body("x86_64/invalid-opcode-kdump")
+    sigs = {
+        only(null_deref).signature,
+        only(null_deref.replace("crash_null_deref", "other_deref")).signature,
+        only(warning).signature,
+        only(warning.replace("my_func", "other_func")).signature,
+        only(invalid_opcode.replace("crash_ud2", "crash_null_deref")).signature,
+        only(reports.body("x86_64/kernel-bug-not-fatal")).signature,
+        only(reports.body("x86_64/soft-lockup-panic-kdump")).signature,
+    }
+    assert len(sigs) == 7
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("WARNING in foo+0x1/0x2 [mod]", "WARNING in foo"),
+    ("foo.isra.0+0x10/0x20 and bar.constprop.0.cold+0x1/0x2", "foo and bar"),
+    ("kernel BUG at mm/slub.c:435!", "kernel BUG at mm/slub.c:LINE!"),
+    ("UBSAN: shift-out-of-bounds in lib/foo.c:12:3",
+     "UBSAN: shift-out-of-bounds in lib/foo.c:LINE"),
+    ("soft lockup - CPU#3 stuck for 22s! [insmod:123]",
+     "soft lockup - CPU#NUM stuck for NUMs! [insmod:NUM]"),
+    ("task foo:123 blocked for more than 120 seconds.",
+     "task foo:NUM blocked for more than NUM seconds."),
+    ("at addr ffff888004d3a8c8 by task insmod/201", "at addr ADDR by task insmod/NUM"),
+    ("exitcode=0x0000000b", "exitcode=0x0000000b"),
+    ("a  b\t c", "a b c"),
+])
+def test_normalise(text: str, expected: str) -> None:
+    assert detect.normalise(text) == expected
+
+
+def test_reporting_functions() -> None:
+    for name in ("panic", "dump_stack_lvl", "__warn.cold", "asm_exc_invalid_op", "_raw_spin_lock",
+                 "native_queued_spin_lock_slowpath", "kasan_report", "__ubsan_handle_out_of_bounds",
+                 "watchdog_timer_fn.cold", "sysvec_apic_timer_interrupt", "_printk"):
+        assert detect.is_reporting_function(name), name
+    for name in ("sysrq_handle_crash", "spin_forever", "do_exit", "my_func", "panic_handler_x"):
+        assert not detect.is_reporting_function(name), name
+
+
+@pytest.mark.parametrize("name, clean", [
+    ("__handle_sysrq.cold", "__handle_sysrq"), ("foo.isra.0", "foo"),
+    ("bar.constprop.0.cold", "bar"), ("do_exit", "do_exit"), (".weird", ".weird"),
+])
+def test_clean_function(name: str, clean: str) -> None:
+    assert clean_function(name) == clean
