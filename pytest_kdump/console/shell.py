@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pexpect
@@ -37,7 +38,8 @@ class CommandResult:
 
 
 class Shell:
-    """Runs commands at a shell prompt on a console, through pexpect.
+    """Runs commands at a shell prompt on a console, through pexpect (the engine's default
+    :class:`~pytest_kdump.engine.board.CommandRunner`).
 
     Each command is followed by an ``echo`` of a marker holding its exit code; the marker is
     written so that the terminal's echo of the command line cannot match it.
@@ -82,7 +84,7 @@ class Shell:
             pass
 
     def run(self, command: str, timeout: float = 30,
-            abort: list[re.Pattern[str]] | None = None) -> CommandResult:
+            abort: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
         """Run ``command`` and return its output (terminal echo removed) and exit code.
 
         If one of the ``abort`` patterns shows up first (e.g. a kernel crash), raise

@@ -14,18 +14,33 @@ from pytest_kdump.console.capture import _EOF, ConsoleCapture
 class ConsoleSpawn(SpawnBase):
     """A pexpect spawn over a :class:`ConsoleCapture` stream; writes go to ``write``."""
 
+    # pexpect searches a read's new text plus the window before it, but of a read longer than
+    # the window only its last window: reads are kept below it so that no text goes unsearched
+    SEARCH_WINDOW = 16384
+    READ_LIMIT = 8192  # bytes, so at most 8192 characters
+
     def __init__(self, capture: ConsoleCapture, write: Callable[[bytes], None],
                  timeout: float = 30) -> None:
-        # each read searches the new text plus this much before it, not the whole buffer
-        super().__init__(timeout=timeout, maxread=65536, searchwindowsize=16384,
+        super().__init__(timeout=timeout, maxread=self.READ_LIMIT,
+                         searchwindowsize=self.SEARCH_WINDOW,
                          encoding="utf-8", codec_errors="replace")
         self.capture = capture
         self._write = write
         self._queue = capture.subscribe()
         self.delayafterread = None
         self._eof = False
+        self._pending = b""  # received, not yet handed to pexpect
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> str:
+        if not self._pending:
+            self._pending = self._receive(timeout)
+        data = self._pending[:self.READ_LIMIT]
+        self._pending = self._pending[self.READ_LIMIT:]
+        return self._decoder.decode(data, final=False)
+
+    def _receive(self, timeout: float | None) -> bytes:
+        """What is queued (waiting up to ``timeout`` for the first chunk); EOF once the
+        console closed and everything before it was read."""
         if self._eof:
             raise pexpect.EOF("console closed")
         if timeout == -1:
@@ -35,18 +50,22 @@ class ConsoleSpawn(SpawnBase):
         except queue.Empty:
             raise pexpect.TIMEOUT("no console output") from None
         parts = [chunk]
-        while len(parts) < 64:  # take what is already queued in one go
+        size = len(chunk) if chunk is not _EOF else 0
+        while size < self.READ_LIMIT:  # take what is already queued in one go
             try:
-                parts.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            parts.append(item)
+            if item is _EOF:
+                break
+            size += len(item)
         if _EOF in parts:
-            idx = parts.index(_EOF)
-            parts = parts[:idx]
+            parts = parts[:parts.index(_EOF)]
             self._eof = True
             if not parts:
                 raise pexpect.EOF("console closed")
-        return self._decoder.decode(b"".join(parts), final=False)
+        return b"".join(parts)
 
     def reset_eof(self) -> None:
         """Accept input again after the board came back (power-on after EOF)."""
@@ -61,6 +80,7 @@ class ConsoleSpawn(SpawnBase):
                 break
             if item is _EOF:
                 self._eof = True
+        self._pending = b""
         self._buffer = self.buffer_type()
         self._before = self.buffer_type()
 

@@ -8,6 +8,11 @@ console drivers let one client at a time read; this one lets several read the sa
     KdumpConsoleDriver:
       name: kdump-console        # ShellDriver: {bindings: {console: kdump-console}}
       log_dir: null              # session logs (default: $LG_KDUMP_RUN/console)
+
+It binds the target's console driver and, if there is one, its power driver (declare that
+before KdumpConsoleDriver). Without a power driver the board is used while it answers at a
+shell; powering it on is an error saying which driver to bind (see
+:class:`~pytest_kdump.drivers.board.LabgridBoard`).
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ from labgrid.factory import target_factory
 from labgrid.protocol import ConsoleProtocol
 
 from pytest_kdump.console.capture import _EOF, ConsoleCapture
-from pytest_kdump.drivers.board import LabgridBoard
+from pytest_kdump.drivers.board import LabgridBoard, make_board
 
 
 @target_factory.reg_driver
 @attr.s(eq=False)
 class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
-    """Captures a console in the background and shares it between several clients."""
+    """Captures a console in the background and shares it between several clients.
+
+    While active, ``board`` is the engine's view of the bound drivers (a
+    :class:`~pytest_kdump.drivers.board.QemuBoard` for a QEMUDriver) and ``capture`` the
+    :class:`~pytest_kdump.console.capture.ConsoleCapture` reading it.
+    """
 
     bindings = {"console": "ConsoleProtocol", "power": {"PowerProtocol", None}}
 
@@ -40,6 +50,7 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
         attr.validators.instance_of(str)))
     txdelay = attr.ib(default=0.0, validator=attr.validators.instance_of(float))
     txchunk = attr.ib(default=1, validator=attr.validators.instance_of(int))
+    linesep = attr.ib(default="\n", validator=attr.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -50,8 +61,8 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
 
     def on_activate(self) -> None:
         folder = Path(self.log_dir) if self.log_dir else self._default_log_dir()
-        self.board = LabgridBoard(self.power or self.console, self.console,
-                                  name=self.target.name if self.target else "board")
+        self.board = make_board(self.power, self.console,
+                                name=self.target.name if self.target else "board")
         self.capture = ConsoleCapture(self.board.read, folder, auto_resume=True)
         self.capture.resume()
 

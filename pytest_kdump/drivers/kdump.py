@@ -1,8 +1,8 @@
 """labgrid integration: the ``KdumpDriver``, configured in the environment YAML.
 
 Load it with ``imports: [pytest_kdump.labgrid_driver]`` in the env file. It binds to a
-:class:`~.labgrid_console.KdumpConsoleDriver` (which holds the real console and the power
-driver) and gives a :class:`CycleEngine`.
+:class:`~.console.KdumpConsoleDriver` (which holds the real console and the power driver) and
+gives a :class:`CycleEngine`.
 Unlike labgrid's own drivers, an unknown key in its section is an error, not a warning.
 
     KdumpDriver:
@@ -14,6 +14,12 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
       saver: guest-init                 # how the crash kernel saves: or kdump-tools, kdump-utils
       transport: disk-image             # how the dump reaches the host
       timeouts: {dump_saved: 300}
+      commands: null                    # a CommandProtocol driver (name or class) to run the
+                                        # board's commands (default: a shell on the console)
+      file_transfer: null               # a FileTransferProtocol driver to copy trigger files
+                                        # (default: base64 over the console)
+
+``commands`` and ``file_transfer`` are explained in :mod:`pytest_kdump.drivers.protocol`.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from pathlib import Path
 import attr
 from labgrid.driver import Driver
 from labgrid.factory import TargetFactory, target_factory
+from labgrid.protocol import CommandProtocol, FileTransferProtocol
 
 from pytest_kdump import savers, transports
 from pytest_kdump.build.image import build_image, current_image
+from pytest_kdump.drivers.board import QemuBoard
 from pytest_kdump.drivers.console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
+from pytest_kdump.drivers.protocol import LabgridCommands, LabgridFileTransfer, find_driver
 from pytest_kdump.engine.cycle import CycleEngine
 from pytest_kdump.engine.results import Timeouts
 from pytest_kdump.errors import ConfigError
@@ -75,10 +84,14 @@ class KdumpDriver(Driver):
     transport = attr.ib(default="disk-image", validator=_check_transport)
     prompt = attr.ib(default=r"[#$] ", validator=attr.validators.instance_of(str))
     timeouts = attr.ib(default=attr.Factory(dict), validator=_check_timeouts)
+    commands = attr.ib(default=None, validator=_opt_str)
+    file_transfer = attr.ib(default=None, validator=_opt_str)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._cycle: CycleEngine | None = None
+        self._commands: CommandProtocol | None = None
+        self._file_transfer: FileTransferProtocol | None = None
         self._check_keys()
 
     def _check_keys(self) -> None:
@@ -87,13 +100,11 @@ class KdumpDriver(Driver):
         if env is None:
             return
         target_conf = env.config.data.get("targets", {}).get(self.target.name, {})
-        drivers = TargetFactory._convert_to_named_list(
-            copy.deepcopy(target_conf.get("drivers", {})))
+        _, drivers = TargetFactory.normalize_config(copy.deepcopy(target_conf))
         known = {a.name for a in attr.fields(type(self))} - {"target", "state"}
-        for item in drivers:
-            if item.get("cls") != "KdumpDriver" or item.get("name") != self.name:
-                continue
-            unknown = sorted(set(item) - known - {"cls", "name", "bindings"})
+        mine = drivers.get(type(self).__name__, {}).get(self.name)
+        if mine is not None:
+            unknown = sorted(set(mine[0]) - known)
             if unknown:
                 raise ConfigError(f"KdumpDriver: unknown key(s) {', '.join(unknown)} in "
                                   f"{env.config_file}",
@@ -103,8 +114,8 @@ class KdumpDriver(Driver):
         if self.image:
             if current_image(self.image) is None:
                 build_image(self.image)
-        raw = self.console.console
-        qemu = raw if type(raw).__name__ == "QEMUDriver" else None
+        board = self.console.board
+        qemu = board.qemu if isinstance(board, QemuBoard) else None
         if qemu is not None and self.dump_disk is None:
             raise ConfigError("KdumpDriver: dump_disk is required with QEMUDriver",
                               advice="add dump_disk and pass the same file to QEMU with "
@@ -115,6 +126,13 @@ class KdumpDriver(Driver):
                                      "QEMUDriver's extra_args")
         if self.dump_disk:
             self._transport().prepare()
+        # named, not bound: labgrid would activate them now, before the board is up
+        if self.commands:
+            self._commands = find_driver(self.target, CommandProtocol, self.commands,
+                                         "commands")
+        if self.file_transfer:
+            self._file_transfer = find_driver(self.target, FileTransferProtocol,
+                                              self.file_transfer, "file_transfer")
 
     def on_deactivate(self) -> None:
         if self._cycle is not None:
@@ -122,20 +140,37 @@ class KdumpDriver(Driver):
             self._cycle = None
 
     @Driver.check_active
-    def engine(self, log_dir: Path, echo: bool = False) -> CycleEngine:
-        """The engine for this target (one per activation), logging the console to log_dir."""
-        if self._cycle is None:
+    def engine(self, log_dir: Path | None = None, echo: bool = False,
+               transport: VmcoreTransport | None = None) -> CycleEngine:
+        """The engine for this target (one per activation).
+
+        ``log_dir``: where the session console logs go (None: KdumpConsoleDriver's folder;
+        given again later, the logs move there). ``echo``: copy the console to stderr.
+        ``transport``: fetch dumps with this instead of the configured one (scripts, tests).
+        """
+        if self._cycle is not None:
+            if log_dir is not None and self._cycle.capture.log_path.parent != Path(log_dir):
+                self._cycle.move_logs(Path(log_dir))
+            if echo and sys.stderr.write not in self._cycle.capture.listeners:
+                self._cycle.capture.listeners.append(sys.stderr.write)
+            return self._cycle
+        if transport is None:
             if not self.dump_disk:
                 raise ConfigError("KdumpDriver: no vmcore transport configured",
                                   advice="set dump_disk (QEMU); board transports come later")
-            self._cycle = CycleEngine(
-                self.console.board,
-                self._transport(), log_dir,
-                timeouts=Timeouts.from_dict(self.timeouts),
-                saver=savers.by_name(self.recognizer or self.saver), prompt=self.prompt,
-                expected_crashkernel=self.crashkernel,
-                echo=sys.stderr.write if echo else None, capture=self.console.capture)
-        return self._cycle
+            transport = self._transport()
+        engine = CycleEngine(
+            self.console.board, transport, log_dir,
+            timeouts=Timeouts.from_dict(self.timeouts),
+            saver=savers.by_name(self.recognizer or self.saver), prompt=self.prompt,
+            expected_crashkernel=self.crashkernel,
+            echo=sys.stderr.write if echo else None, capture=self.console.capture)
+        if self._commands is not None:
+            engine.commands = LabgridCommands(self._commands, watch=engine.spawn)
+        if self._file_transfer is not None:
+            engine.copier = LabgridFileTransfer(self._file_transfer)
+        self._cycle = engine
+        return engine
 
     def _transport(self) -> VmcoreTransport:
         """The configured vmcore transport (``disk-image``: the dump disk's image file)."""

@@ -1,22 +1,40 @@
-"""The board as the kdump engine sees it: power and a byte console.
+"""What the engine needs from a board: power, a byte console, commands, file copies.
 
-:class:`Board` is what the engine needs; :mod:`pytest_kdump.drivers.board` adapts a labgrid
-target's drivers to it. Nothing here knows labgrid or QEMU.
+:class:`Board` is power and console; :class:`NmiBoard` a board that can also receive an NMI
+from the host. :class:`CommandRunner` runs shell commands on the board and :class:`FileCopier`
+copies files to it: by default the console's shell (:class:`~pytest_kdump.console.shell.Shell`)
+and a base64 copy over it (:class:`~pytest_kdump.console.transfer.ConsoleCopy`);
+:mod:`pytest_kdump.drivers` adapts labgrid's drivers to all four. Nothing here knows labgrid
+or QEMU.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pytest_kdump.console.shell import CommandResult
 
 
 class Board(Protocol):
-    """Power and console of one device under test."""
+    """Power and console of one device under test.
+
+    A board may also have ``power_control`` (bool, default True): False when nothing can
+    switch it on or off (no PDU), so the engine takes it as it finds it.
+    """
 
     name: str
 
-    def power_on(self) -> None: ...
+    def power_on(self) -> None:
+        """Switch the board on (raise a KdumpError saying why if it cannot)."""
+        ...
 
-    def power_off(self) -> None: ...
+    def power_off(self) -> None:
+        """Switch the board off (do nothing if it cannot be switched off)."""
+        ...
 
     def read(self, timeout: float) -> bytes:
         """Bytes from the console (``b""`` if none); raises SourceGone when it is gone."""
@@ -32,6 +50,33 @@ class Board(Protocol):
         """Why the board is gone, for error messages."""
         ...
 
-    def inject_nmi(self) -> None:
-        """Send an NMI (raise NotImplementedError if the board cannot)."""
+
+@runtime_checkable
+class NmiBoard(Protocol):
+    """A board the host can send an NMI to (QEMU's monitor)."""
+
+    def inject_nmi(self) -> None: ...
+
+
+class CommandRunner(Protocol):
+    """Runs shell commands on the board."""
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once commands can run; raise ``pexpect.TIMEOUT`` (or ``pexpect.EOF`` when
+        the console went away) if not within ``timeout`` seconds."""
+        ...
+
+    def run(self, command: str, timeout: float = 30,
+            abort: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
+        """Run ``command``: its output and exit code. Raise
+        :class:`~pytest_kdump.console.shell.ShellAborted` if one of the ``abort`` patterns
+        (a kernel crash) shows on the console first, ``pexpect.TIMEOUT`` after ``timeout``."""
+        ...
+
+
+class FileCopier(Protocol):
+    """Copies host files to the board."""
+
+    def put(self, local: Path, remote: str) -> None:
+        """Copy the host file ``local`` to ``remote`` on the board (a KdumpError if it fails)."""
         ...

@@ -3,14 +3,14 @@
 Each phase has a timeout and is timed; a failure raises an error naming the phase, what to check,
 the console tail and the console log's path. The engine needs only a :class:`~.board.Board`, a
 :class:`~pytest_kdump.transports.VmcoreTransport` and a :class:`~pytest_kdump.savers.Saver`,
-so QEMU, a serial board and a distribution's kdump scripts all fit.
+so QEMU, a serial board and a distribution's kdump scripts all fit. Board commands go through a
+:class:`~.board.CommandRunner` and file copies through a :class:`~.board.FileCopier` (by
+default the console's shell and a base64 copy over it).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -22,11 +22,13 @@ from pytest_kdump import detect
 from pytest_kdump.console.capture import ConsoleCapture
 from pytest_kdump.console.shell import Shell, ShellAborted
 from pytest_kdump.console.spawn import ConsoleSpawn
+from pytest_kdump.console.transfer import ConsoleCopy
 from pytest_kdump.detect import CrashRecord
 from pytest_kdump.engine.advice import ADVICE, diagnose
-from pytest_kdump.engine.board import Board
+from pytest_kdump.engine.board import Board, CommandRunner, FileCopier, NmiBoard
 from pytest_kdump.engine.results import (
     ArmedState,
+    BoardState,
     DumpResult,
     PhaseTiming,
     SeenCrash,
@@ -51,16 +53,21 @@ from pytest_kdump.vmcore import check_vmcore
 class CycleEngine:
     """Drives one board through kdump cycles.
 
-    ``log_dir`` receives the session console log; :meth:`attach_log` adds a per-test one.
-    ``echo`` (e.g. ``sys.stderr.write``) shows the console live.
+    ``log_dir`` receives the session console log (None: where ``capture`` logs already);
+    :meth:`attach_log` adds a per-test one. ``echo`` (e.g. ``sys.stderr.write``) shows the
+    console live. ``commands`` and ``copier`` (also attributes, replaceable) run the board's
+    commands and copy files to it; by default :attr:`shell`, the shell on the console, and a
+    base64 copy over it. Triggers are typed at the console's shell whatever ``commands`` is.
     """
 
-    def __init__(self, board: Board, transport: VmcoreTransport, log_dir: Path, *,
+    def __init__(self, board: Board, transport: VmcoreTransport, log_dir: Path | None, *,
                  timeouts: Timeouts | None = None,
                  saver: Saver = GUEST_INIT,
                  prompt: str = r"[#$] ", expected_crashkernel: str | None = None,
                  echo: Callable[[str], None] | None = None,
-                 capture: ConsoleCapture | None = None) -> None:
+                 capture: ConsoleCapture | None = None,
+                 commands: CommandRunner | None = None,
+                 copier: FileCopier | None = None) -> None:
         self.board = board
         self.transport = transport
         self.timeouts = timeouts or Timeouts()
@@ -68,9 +75,12 @@ class CycleEngine:
         self.expected_crashkernel = expected_crashkernel
         self._own_capture = capture is None
         if capture is None:
+            if log_dir is None:
+                raise ValueError("CycleEngine needs a log_dir or a capture")
             capture = ConsoleCapture(board.read, log_dir, echo=echo)
         else:
-            capture.relocate(log_dir)
+            if log_dir is not None:
+                capture.relocate(log_dir)
             if echo:
                 capture.listeners.append(echo)
         self.capture = capture
@@ -80,12 +90,45 @@ class CycleEngine:
         capture.listeners.append(self._watch)
         self.spawn = ConsoleSpawn(self.capture, board.write)
         self.shell = Shell(self.spawn, prompt)
-        self.state = "off"
+        self.commands: CommandRunner = commands or self.shell
+        self.copier: FileCopier = copier or ConsoleCopy(self.run)
+        self._state = BoardState.OFF if self.power_control else BoardState.UNKNOWN
         self.phases: list[PhaseTiming] = []
         self.log_path = self.capture.log_path
         self.warnings: list[str] = []
         self._armed: ArmedState | None = None  # valid until the next crash or power-on
         self.last_armed: ArmedState | None = None
+
+    # -- the board's state -------------------------------------------------------------------
+    @property
+    def state(self) -> BoardState:
+        """What the engine knows of the board; changed by the engine, or :meth:`assume`."""
+        return self._state
+
+    @property
+    def power_control(self) -> bool:
+        """Whether the engine can switch the board on and off. Without (no power driver), the
+        board starts in state ``unknown`` and is used while it answers at a shell."""
+        return bool(getattr(self.board, "power_control", True))
+
+    def assume(self, state: BoardState | str) -> None:
+        """Take the board to be in ``state`` (something outside the engine changed it, e.g.
+        a labgrid strategy's ``force``)."""
+        self._state = BoardState(state)
+        if self._state is not BoardState.SHELL:
+            self._armed = None
+
+    def forget_state(self) -> None:
+        """The board may have changed behind the engine's back (a crash nobody followed): its
+        next use checks for a shell first, then power-cycles it."""
+        self.assume(BoardState.UNKNOWN)
+
+    def move_logs(self, log_dir: Path) -> None:
+        """Move the session console logs to ``log_dir`` and go on there."""
+        following = self.log_path == self.capture.log_path
+        self.capture.relocate(log_dir)
+        if following:
+            self.log_path = self.capture.log_path
 
     # -- crash detection ---------------------------------------------------------------------
     def _watch(self, text: str) -> None:
@@ -136,17 +179,17 @@ class CycleEngine:
             yield
         except pexpect.TIMEOUT:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            self.state = "unknown"
+            self._state = BoardState.UNKNOWN
             raise self._error(PhaseTimeout, name,
                               f"{name} did not finish within {timeout:g} s") from None
         except pexpect.EOF:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            self.state = "off"
+            self._state = BoardState.OFF
             raise self._error(BoardDied, name, f"the board went away during {name}: "
                                                f"{self.board.describe_death()}") from None
         except KdumpError as exc:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            self.state = "off" if isinstance(exc, BoardDied) else "unknown"
+            self._state = BoardState.OFF if isinstance(exc, BoardDied) else BoardState.UNKNOWN
             exc.phase = exc.phase or name
             exc.advice = exc.advice or ADVICE.get(name)
             exc.console_tail = exc.console_tail or self.capture.tail()
@@ -172,35 +215,43 @@ class CycleEngine:
         self.spawn.reset_eof()
         self.board.power_on()
         self.capture.resume()
-        self.state = "booting"
+        self._state = BoardState.BOOTING
 
     def power_off(self) -> None:
+        """Switch the board off (without power control: only forget its state)."""
         self.board.power_off()
-        self.state = "off"
+        self._state = BoardState.OFF if self.power_control else BoardState.UNKNOWN
+        self._armed = None
 
     def ensure_shell(self) -> None:
-        """Bring the board to a shell: boot it if off, wait for it if rebooting."""
-        if self.state == "shell":
+        """Bring the board to a shell: boot it if off, wait for it if rebooting.
+
+        Without power control the board must come to a shell by itself: the engine waits up
+        to the ``shell`` timeout for one, then fails saying that nothing can power it on.
+        """
+        if self.state is BoardState.SHELL:
             return
-        if self.state == "rebooted":
+        if self.state is BoardState.REBOOTED:
             self.recover()
             return
-        if self.state in ("crashed", "crashing"):  # a crash nobody followed: start afresh
-            self.power_off()
-        elif self.state == "unknown":  # after a failure: a shell may still answer
+        if self.state in (BoardState.CRASHED, BoardState.CRASHING):  # nobody followed it
+            self.power_off()  # start afresh
+        if self.state is BoardState.UNKNOWN:  # after a failure: a shell may still answer
+            wait = min(10.0, self.timeouts.shell) if self.power_control else self.timeouts.shell
             try:
-                self.shell.wait_ready(min(10.0, self.timeouts.shell))
-                self.state = "shell"
+                self.commands.wait_ready(wait)
+                self._state = BoardState.SHELL
                 return
             except (pexpect.TIMEOUT, pexpect.EOF):
                 self.power_off()
         with self.phase("boot", self.timeouts.boot):
-            if self.state == "off" or not self.board.alive():
+            if (self.state is BoardState.OFF or not self.board.alive()
+                    or not self.power_control):  # the last raises: it says what to do
                 self.power_on()
             self._expect([detect.KERNEL_BANNER_RE], self.timeouts.boot)
         with self.phase("shell", self.timeouts.shell):
-            self.shell.wait_ready(self.timeouts.shell)
-        self.state = "shell"
+            self.commands.wait_ready(self.timeouts.shell)
+        self._state = BoardState.SHELL
 
     def recover(self) -> None:
         """Bring the board back to a shell after a dump: wait for its reboot, or power it on
@@ -209,8 +260,8 @@ class CycleEngine:
             if not self.board.alive():
                 self.power_on()
             self._expect([detect.KERNEL_BANNER_RE], self.timeouts.recover)
-            self.shell.wait_ready(self.timeouts.recover)
-        self.state = "shell"
+            self.commands.wait_ready(self.timeouts.recover)
+        self._state = BoardState.SHELL
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash
@@ -218,9 +269,9 @@ class CycleEngine:
         self.ensure_shell()
         mark = len(self.seen)
         try:
-            result = self.shell.run(command, timeout, abort=[detect.CRASH_RE])
+            result = self.commands.run(command, timeout, abort=[detect.CRASH_RE])
         except ShellAborted as exc:
-            self.state = "crashed"
+            self._state = BoardState.CRASHED
             self._armed = None
             seen = self._wait_record(mark, 10.0)
             what = "; ".join(str(s.record.signature) for s in seen) or exc.seen
@@ -240,7 +291,7 @@ class CycleEngine:
         """Read the reservation and the crash kernel's load state; fail if not armed."""
         self.ensure_shell()
         with self.phase("armed", self.timeouts.armed):
-            out = self.shell.run(
+            out = self.commands.run(
                 "echo loaded=$(cat /sys/kernel/kexec_crash_loaded) "
                 "size=$(cat /sys/kernel/kexec_crash_size) release=$(uname -r); "
                 "echo cmdline=$(cat /proc/cmdline); grep -iE 'crash kernel|system ram' /proc/iomem",
@@ -275,31 +326,22 @@ class CycleEngine:
     def unsupported(self, trigger: Trigger) -> str | None:
         """Why the board cannot fire ``trigger`` (None if it can)."""
         for need in trigger.requires:
-            if need == "nmi" and not getattr(self.board, "nmi_supported", False):
+            if need == "nmi" and not isinstance(self.board, NmiBoard):
                 return ("NMI injection needs QEMU's monitor (inject-nmi); this board has no "
                         "way to receive an NMI from the host")
             if need.startswith("path:"):
                 path = need[5:]
                 self.ensure_shell()
-                if self.shell.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                if self.commands.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
                                   f"test -e {path}").rc != 0:
                     return f"{path} does not exist on the board (kernel feature not built in)"
         return None
 
-    def put_file(self, local: Path, remote: str, chunk: int = 700) -> None:
-        """Copy a file to the board over the console (base64 in short lines, then checked
-        with md5sum): works on any board with a shell, no network needed."""
-        data = base64.b64encode(Path(local).read_bytes()).decode()
-        self.run(f"rm -f {remote}.b64")
-        for i in range(0, len(data), chunk):
-            self.run(f"echo {data[i:i + chunk]} >> {remote}.b64")
-        self.run(f"base64 -d {remote}.b64 > {remote} && rm {remote}.b64")
-        got = self.run(f"md5sum {remote}").split()[0]
-        want = hashlib.md5(Path(local).read_bytes()).hexdigest()
-        if got != want:
-            raise CycleError(f"copying {local} to the board's {remote} corrupted it "
-                             f"(md5 {got} != {want})", advice="the console drops input: "
-                             "lower the chunk size or check the serial link")
+    def put_file(self, local: Path, remote: str) -> None:
+        """Copy a file to the board with :attr:`copier` (by default base64 over the console,
+        checked with md5sum)."""
+        self.ensure_shell()
+        self.copier.put(Path(local), remote)
 
     def _crash(self, trig: Trigger, armed: ArmedState, dest: Path) -> DumpResult:
         patterns = [detect.CRASH_RE, detect.KERNEL_BANNER_RE,
@@ -310,10 +352,13 @@ class CycleEngine:
             for cmd in trig.setup_commands():
                 self.run(cmd, self.timeouts.armed)
             if trig.host_action == "nmi":
+                if not isinstance(self.board, NmiBoard):
+                    raise CycleError(f"trigger {trig.name} needs an NMI from the host and this "
+                                     "board cannot receive one", phase="trigger")
                 self.board.inject_nmi()
             else:
                 self.spawn.sendline(f"{trig.command}; echo TRIGGER-''RETURNED-$?")
-            self.state = "crashing"
+            self._state = BoardState.CRASHING
             deadline = time.monotonic() + trig.timeout
             returned = None
             while True:
@@ -335,7 +380,7 @@ class CycleEngine:
     def follow_crash(self, dest: Path, trigger: str, armed: ArmedState | None,
                      headline: str | None, crash_kernel_seen: bool = False) -> DumpResult:
         """After a crash's first line: wait for the crash kernel and the saved dump, fetch it."""
-        self.state = "crashing"
+        self._state = BoardState.CRASHING
         self._armed = None
         crash_text = ""
         release = None
@@ -361,7 +406,7 @@ class CycleEngine:
                 why = self.spawn.match.groupdict().get("why") or self.spawn.match.group(0)
                 raise CycleError(f"the crash kernel failed to save the dump: {why.strip()}",
                                  phase="dump_saved")
-            self.state = "rebooted"
+            self._state = BoardState.REBOOTED
         with self.phase("fetch", self.timeouts.fetch):
             fetched = self.transport.fetch(dest)
             info = check_vmcore(fetched.vmcore, fetched.expected_size)

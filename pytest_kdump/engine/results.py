@@ -1,15 +1,29 @@
-"""The engine's results: phase timings, the armed state, crashes seen, a fetched dump."""
+"""The engine's results: the board's state, phase timings, the armed state, crashes seen, a
+fetched dump."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from pytest_kdump.detect import CrashRecord
 from pytest_kdump.errors import ConfigError
 from pytest_kdump.vmcore import VmcoreInfo
+
+
+class BoardState(StrEnum):
+    """What the engine knows of the board (a StrEnum: ``state == "shell"`` works too)."""
+
+    OFF = "off"  # switched off, or gone (QEMU exited)
+    BOOTING = "booting"  # powered on, no shell yet
+    SHELL = "shell"  # a shell answers on the console
+    CRASHING = "crashing"  # a crash was triggered or seen; the crash kernel may be starting
+    CRASHED = "crashed"  # crashed during a command; nobody followed the crash kernel yet
+    REBOOTED = "rebooted"  # the crash kernel saved the dump; the board is coming back
+    UNKNOWN = "unknown"  # after a failure, or changed behind the engine's back
 
 
 @dataclass

@@ -2,73 +2,12 @@
 
 from __future__ import annotations
 
-import queue
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pexpect
 import pytest
 
-from pytest_kdump.console.capture import ConsoleCapture, SourceGone
+from pytest_kdump.console.capture import ConsoleCapture
 from pytest_kdump.console.spawn import ConsoleSpawn
-
-
-class FakeSource:
-    """A console fed by the test: ``feed`` bytes, ``vanish`` to make the board go away."""
-
-    _GONE = object()
-
-    def __init__(self) -> None:
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.written = bytearray()
-
-    def feed(self, *chunks: bytes) -> None:
-        for chunk in chunks:
-            self.q.put(chunk)
-
-    def vanish(self) -> None:
-        self.q.put(self._GONE)
-
-    def read(self, timeout: float) -> bytes:
-        try:
-            item = self.q.get(timeout=timeout)
-        except queue.Empty:
-            return b""
-        if item is self._GONE:
-            raise SourceGone()
-        return item
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
-
-
-@pytest.fixture
-def source() -> FakeSource:
-    return FakeSource()
-
-
-@pytest.fixture
-def capture(source: FakeSource, tmp_path: Path) -> Iterator[ConsoleCapture]:
-    cap = ConsoleCapture(source.read, tmp_path / "logs")
-    yield cap
-    cap.close()
-
-
-@pytest.fixture
-def spawn(capture: ConsoleCapture, source: FakeSource) -> Iterator[ConsoleSpawn]:
-    sp = ConsoleSpawn(capture, source.write, timeout=5)
-    capture.resume()
-    yield sp
-    sp.close()
+from tests.unit.console.conftest import FakeSource, wait_for
 
 
 def test_expect_across_chunks(spawn: ConsoleSpawn, source: FakeSource) -> None:
@@ -134,3 +73,18 @@ def test_drain_forgets_unmatched(spawn: ConsoleSpawn, source: FakeSource,
     source.feed(b"new output\n")
     spawn.expect_exact("new output", timeout=2)
     assert "old prompt" not in spawn.before
+
+
+def test_nothing_unsearched_when_output_piles_up(spawn: ConsoleSpawn,
+                                                 source: FakeSource) -> None:
+    """200 KB arrive while nobody waits (e.g. a crash kernel's log during another wait): the
+    line at their start is still found, then the line at their end."""
+    filler = b"".join(b"[    2.%06d] filler line of the crash kernel's boot log\r\n" % i
+                      for i in range(3000))
+    source.feed(b"pytest-kdump: DUMP-OK size=123\r\n", *[filler[i:i + 4096]
+                                                         for i in range(0, len(filler), 4096)],
+                b"reboot: Power down\r\n")
+    wait_for(lambda: spawn._queue.qsize() > 40)
+    spawn.expect(r"DUMP-OK size=(\d+)", timeout=2)
+    assert spawn.match.group(1) == "123"
+    spawn.expect_exact("reboot: Power down", timeout=2)

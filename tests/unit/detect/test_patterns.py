@@ -6,17 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_kdump import detect
-from tests.helpers import DATA
-
-RAW = DATA / "sysrq-x86_64" / "console.raw"
-
 
 RELEASE = "6.1.0-56-cloud-amd64"
-
-
-@pytest.fixture(scope="module")
-def console() -> str:
-    return RAW.read_bytes().decode("utf-8", errors="replace")
 
 
 def test_crash_headline_real(console: str) -> None:

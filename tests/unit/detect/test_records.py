@@ -25,11 +25,6 @@ _NULL_DEREF = reports.body("x86_64/null-deref-kdump")
 CRASH_KERNEL = _NULL_DEREF[_NULL_DEREF.index("[    0.000000] Linux version"):]
 
 
-@pytest.fixture(scope="module")
-def console() -> str:
-    return RAW.read_bytes().decode("utf-8", errors="replace")
-
-
 def only(text: str) -> CrashRecord:
     records = find_crashes(text)
     assert len(records) == 1, [str(r) for r in records]

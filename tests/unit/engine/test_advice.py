@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_kdump.engine.advice import diagnose
-from tests.helpers import DATA
-
-RAW = DATA / "sysrq-x86_64" / "console.raw"
-
-
-@pytest.fixture(scope="module")
-def console() -> str:
-    return RAW.read_bytes().decode("utf-8", errors="replace")
 
 
 def test_diagnose_real_log_is_clean(console: str) -> None:

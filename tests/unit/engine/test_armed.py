@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from pytest_kdump.engine.results import ArmedState, parse_armed
-from tests.helpers import DATA
-
-RAW = DATA / "sysrq-x86_64" / "console.raw"
-
 
 RELEASE = "6.1.0-56-cloud-amd64"
-
-
-@pytest.fixture(scope="module")
-def console() -> str:
-    return RAW.read_bytes().decode("utf-8", errors="replace")
 
 
 def _armed_output(console: str) -> str:

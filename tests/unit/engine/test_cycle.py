@@ -29,3 +29,104 @@ def test_unsupported_triggers_say_why(tmp_path: Path) -> None:
         assert engine.unsupported(get_trigger("sysrq")) is None
     finally:
         engine.capture.close()
+
+
+class QuietBoard:
+    """A board that prints nothing; ``power_control`` as given."""
+
+    name = "quiet"
+
+    def __init__(self, power_control: bool = True) -> None:
+        self.power_control = power_control
+        self.switched: list[str] = []
+
+    def read(self, timeout: float) -> bytes:
+        import time
+
+        time.sleep(timeout)
+        return b""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def power_on(self) -> None:
+        self.switched.append("on")
+
+    def power_off(self) -> None:
+        self.switched.append("off")
+
+    def alive(self) -> bool:
+        return True
+
+    def describe_death(self) -> str:
+        return "never"
+
+
+def test_state_is_an_enum_changed_through_the_engine(tmp_path: Path) -> None:
+    import pytest
+
+    from pytest_kdump.engine.cycle import CycleEngine
+    from pytest_kdump.engine.results import BoardState
+
+    board = QuietBoard()
+    engine = CycleEngine(board, DiskImageTransport(tmp_path / "d.img"), tmp_path)
+    try:
+        assert engine.state is BoardState.OFF and engine.state == "off"
+        with pytest.raises(AttributeError):
+            engine.state = "unknown"  # type: ignore[misc]
+        engine.forget_state()
+        assert engine.state is BoardState.UNKNOWN
+        engine.assume("shell")
+        assert engine.state is BoardState.SHELL
+        with pytest.raises(ValueError):
+            engine.assume("dancing")
+        engine.power_off()
+        assert engine.state is BoardState.OFF and board.switched == ["off"]
+    finally:
+        engine.close()
+
+
+def test_board_without_power_control_starts_unknown(tmp_path: Path) -> None:
+    from pytest_kdump.engine.cycle import CycleEngine
+    from pytest_kdump.engine.results import BoardState
+
+    board = QuietBoard(power_control=False)
+    engine = CycleEngine(board, DiskImageTransport(tmp_path / "d.img"), tmp_path)
+    try:
+        assert not engine.power_control and engine.state is BoardState.UNKNOWN
+        engine.power_off()  # the board's own power_off does nothing without control
+        assert engine.state is BoardState.UNKNOWN
+    finally:
+        engine.capture.close()
+
+
+def test_console_copy_checks_the_md5(tmp_path: Path) -> None:
+    import base64
+
+    import pytest
+
+    from pytest_kdump.console.transfer import ConsoleCopy
+    from pytest_kdump.errors import CycleError
+
+    files: dict[str, bytes] = {}
+    typed: list[str] = []
+
+    def run(command: str) -> str:
+        typed.append(command)
+        words = command.split()
+        if words[0] == "echo":
+            files[words[3]] = files.get(words[3], b"") + words[1].encode()
+        elif words[0] == "base64":
+            files[words[4]] = base64.b64decode(files.pop(words[2]))
+        elif words[0] == "md5sum":
+            import hashlib
+
+            return f"{hashlib.md5(files[words[1]][:-1]).hexdigest()}  {words[1]}"  # lost a byte
+        return ""
+
+    local = tmp_path / "f.bin"
+    local.write_bytes(bytes(range(200)))
+    with pytest.raises(CycleError, match="corrupted it"):
+        ConsoleCopy(run, chunk=100).put(local, "/tmp/f.bin")
+    assert files["/tmp/f.bin"] == local.read_bytes()
+    assert sum(c.startswith("echo ") for c in typed) == 3  # 268 base64 characters

@@ -8,17 +8,8 @@ import pytest
 
 from pytest_kdump import detect, savers
 from pytest_kdump.errors import ConfigError
-from tests.helpers import DATA
-
-RAW = DATA / "sysrq-x86_64" / "console.raw"
-
 
 RELEASE = "6.1.0-56-cloud-amd64"
-
-
-@pytest.fixture(scope="module")
-def console() -> str:
-    return RAW.read_bytes().decode("utf-8", errors="replace")
 
 
 def test_guest_init_saver_on_real_console(console: str) -> None:

@@ -1,0 +1,38 @@
+"""Copying a file to the board over its console: base64 in short lines, checked with md5sum.
+
+Works on any board with a shell (busybox has ``base64`` and ``md5sum``), no network needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_kdump.errors import CycleError
+
+
+class ConsoleCopy:
+    """Copies files with shell commands run by ``run`` (which returns a command's output and
+    raises on a non-zero exit, like :meth:`CycleEngine.run`); ``chunk``: base64 characters
+    per command line."""
+
+    def __init__(self, run: Callable[[str], str], chunk: int = 700) -> None:
+        self.run = run
+        self.chunk = chunk
+
+    def put(self, local: Path, remote: str) -> None:
+        """Copy ``local`` to the board's ``remote``; a CycleError if the copy is corrupted."""
+        raw = Path(local).read_bytes()
+        data = base64.b64encode(raw).decode()
+        self.run(f"rm -f {remote}.b64")
+        for i in range(0, len(data), self.chunk):
+            self.run(f"echo {data[i:i + self.chunk]} >> {remote}.b64")
+        self.run(f"base64 -d {remote}.b64 > {remote} && rm {remote}.b64")
+        got = self.run(f"md5sum {remote}").split()[0]
+        want = hashlib.md5(raw).hexdigest()
+        if got != want:
+            raise CycleError(f"copying {local} to the board's {remote} corrupted it "
+                             f"(md5 {got} != {want})", advice="the console drops input: "
+                             "lower the chunk size or check the serial link")

@@ -1,0 +1,139 @@
+"""The kdump cycle through labgrid and KdumpDriver on a scripted busybox board (no QEMU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.drivers.board import LabgridBoard, QemuBoard
+from pytest_kdump.engine.board import NmiBoard
+from pytest_kdump.engine.results import BoardState
+from pytest_kdump.errors import ConfigError, UnexpectedCrash
+from pytest_kdump.triggers import NMI, Trigger
+from tests.helpers import PFNS, make_kdump
+from tests.unit.drivers.fakeboard import PROMPT, RELEASE, FakeDumpDisk
+
+
+def _engine(target, tmp_path: Path):
+    driver = target.get_driver("KdumpDriver")
+    return driver.engine(tmp_path / "session", transport=FakeDumpDisk(tmp_path / "board-dump"))
+
+
+def test_arm_and_dump(make_target, tmp_path: Path) -> None:
+    target = make_target()
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    assert type(engine.board) is LabgridBoard and engine.power_control
+    assert not isinstance(engine.board, NmiBoard)
+    assert engine.state is BoardState.OFF
+
+    armed = engine.check_armed()  # boots the board through the power driver
+    assert (armed.loaded, armed.reserved_mib, armed.kernel_release) == (True, 128, RELEASE)
+    assert armed.region == "16000000-1dffffff" and "crashkernel=128M" in armed.cmdline
+    assert engine.state == "shell" and board.boots == 1
+    assert engine.run("echo hello-$((6+1))") == "hello-7"
+
+    dump = engine.take_dump("sysrq", tmp_path / "dump")
+    assert dump.headline == "Kernel panic - not syncing: sysrq triggered crash"
+    assert dump.crash_kernel_release == RELEASE
+    assert dump.vmcore.size == len(make_kdump(PFNS, release=RELEASE))
+    assert dump.vmcore.path == tmp_path / "dump" / "vmcore"
+    assert [p.name for p in dump.phases][-4:] == ["trigger", "crash_kernel", "dump_saved", "fetch"]
+    assert engine.state is BoardState.REBOOTED
+    assert [r.signature for r in dump.records] == [
+        "Kernel panic: sysrq triggered crash in sysrq_handle_crash"]
+
+    # the board rebooted by itself (no power-on: a serial board's crash kernel reboots it)
+    assert engine.run("uname -r") == RELEASE
+    assert engine.phases[-1].name == "recover" and board.boots == 2
+    assert engine.state is BoardState.SHELL
+    log = (tmp_path / "session" / "console.raw").read_bytes()
+    assert b"pytest-kdump: DUMP-OK" in log and log.count(b"Linux version") == 3
+
+
+def test_trigger_files_copied_over_the_console(make_target, tmp_path: Path) -> None:
+    target = make_target()
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    module = tmp_path / "crash.ko"
+    module.write_bytes(bytes(range(256)) * 9)  # several base64 lines
+    engine.put_file(module, "/tmp/crash.ko")
+    assert board.files == {"/tmp/crash.ko": module.read_bytes()}
+    trig = Trigger(name="file-then-sysrq", command="echo c > /proc/sysrq-trigger",
+                   sysctls={"kernel.panic_on_oops": "1"}, files=(("/tmp/m.ko", module),))
+    dump = engine.take_dump(trig, tmp_path / "dump")
+    assert board.files["/tmp/m.ko"] == module.read_bytes()
+    assert board.sysctls == {"kernel.panic_on_oops": "1"}
+    assert dump.vmcore.size > 0
+
+
+def test_unexpected_crash_while_running_a_command(make_target, tmp_path: Path) -> None:
+    target = make_target()
+    engine = _engine(target, tmp_path)
+    with pytest.raises(UnexpectedCrash, match="crashed while running") as exc:
+        engine.run("echo c > /proc/sysrq-trigger")
+    assert exc.value.records[0].signature.endswith(" in sysrq_handle_crash")
+    assert engine.state is BoardState.CRASHED
+    dump = engine.follow_crash(tmp_path / "dump", "unexpected", engine.last_armed,
+                               exc.value.records[0].headline)
+    assert dump.vmcore.size > 0 and engine.state is BoardState.REBOOTED
+
+
+def test_crash_kernel_powers_off_and_the_power_driver_boots_it(make_target,
+                                                               tmp_path: Path) -> None:
+    target = make_target(console="        after: poweroff\n")
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    engine.take_dump("sysrq", tmp_path / "dump")
+    assert board.mode == "off"
+    # a serial board's alive() cannot tell that the crash kernel switched it off (the engine
+    # would wait for it to reboot until the recover timeout): a power cycle brings it back
+    engine.power_off()
+    assert engine.state is BoardState.OFF
+    assert engine.run("true") == "" and board.boots == 2
+
+
+def test_nmi_needs_an_nmi_board(make_target, tmp_path: Path) -> None:
+    engine = _engine(make_target(), tmp_path)
+    assert "NMI injection needs QEMU's monitor" in engine.unsupported(NMI)
+    assert not isinstance(engine.board, QemuBoard)
+
+
+def test_no_power_driver_board_at_a_shell(make_target, tmp_path: Path) -> None:
+    """A board without a PDU, already at a shell: used as it is, never switched off."""
+    target = make_target(power=False, console="        running: true\n")
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    assert not engine.power_control and engine.state is BoardState.UNKNOWN
+    assert engine.check_armed().loaded
+    engine.take_dump("sysrq", tmp_path / "dump")
+    assert engine.run("uname -r") == RELEASE  # it rebooted by itself
+    assert board.boots == 1  # the reboot after the dump; nobody powered it
+    engine.power_off()  # nothing to switch: the board keeps running, its state is unknown
+    assert engine.state is BoardState.UNKNOWN and board.mode == "shell"
+
+
+def test_no_power_driver_board_off_says_what_to_bind(make_target, tmp_path: Path) -> None:
+    target = make_target(power=False, timeouts={"shell": 0.5})
+    engine = _engine(target, tmp_path)
+    with pytest.raises(ConfigError, match="no PowerProtocol driver is bound") as exc:
+        engine.ensure_shell()
+    assert "power-on failed" not in str(exc.value)
+    assert exc.value.phase == "boot"
+    for name in ("NetworkPowerDriver", "ExternalPowerDriver", "ManualPowerDriver"):
+        assert name in exc.value.advice
+    assert engine.state is BoardState.UNKNOWN
+
+
+def test_kdump_console_driver_linesep_and_prompt(make_target, tmp_path: Path) -> None:
+    target = make_target()
+    console = target.get_driver("KdumpConsoleDriver")
+    assert console.linesep == "\n"
+    engine = _engine(target, tmp_path)
+    engine.ensure_shell()
+    # labgrid clients (expect, sendline) read the same stream as the engine
+    console.sendline("echo from-$((1+1))-labgrid")
+    index, _, match, _ = console.expect([r"from-(\d)-labgrid\r\n" + PROMPT], timeout=5)
+    assert (index, match.group(1)) == (0, b"2")
+    assert engine.run("echo after") == "after"
