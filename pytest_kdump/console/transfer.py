@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,11 +27,12 @@ class ConsoleCopy:
         """Copy ``local`` to the board's ``remote``; a CycleError if the copy is corrupted."""
         raw = Path(local).read_bytes()
         data = base64.b64encode(raw).decode()
-        self.run(f"rm -f {remote}.b64")
+        dest, b64 = shlex.quote(remote), shlex.quote(f"{remote}.b64")
+        self.run(f"rm -f {b64}")
         for i in range(0, len(data), self.chunk):
-            self.run(f"echo {data[i:i + self.chunk]} >> {remote}.b64")
-        self.run(f"base64 -d {remote}.b64 > {remote} && rm {remote}.b64")
-        got = self.run(f"md5sum {remote}").split()[0]
+            self.run(f"echo {data[i:i + self.chunk]} >> {b64}")
+        self.run(f"base64 -d {b64} > {dest} && rm {b64}")
+        got = self.run(f"md5sum {dest}").split()[0]
         want = hashlib.md5(raw).hexdigest()
         if got != want:
             raise CycleError(f"copying {local} to the board's {remote} corrupted it "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -333,7 +334,7 @@ class CycleEngine:
                 path = need[5:]
                 self.ensure_shell()
                 if self.commands.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                                  f"test -e {path}").rc != 0:
+                                  f"test -e {shlex.quote(path)}").rc != 0:
                     return f"{path} does not exist on the board (kernel feature not built in)"
         return None
 

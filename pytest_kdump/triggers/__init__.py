@@ -11,6 +11,7 @@ which need a module built for the board's kernel); :func:`get_trigger` resolves 
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class Trigger:
 
     def setup_commands(self) -> list[str]:
         """The shell commands that set the sysctls."""
-        return [f"echo {value} > /proc/sys/{key.replace('.', '/')}"
+        return [f"echo {shlex.quote(str(value))} > "
+                f"{shlex.quote('/proc/sys/' + key.replace('.', '/'))}"
                 for key, value in self.sysctls.items()]
 
     def __str__(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pytest_kdump.triggers import Trigger
 
 SYSRQ = Trigger(
@@ -41,7 +43,7 @@ def lkdtm(crashtype: str, timeout: float = 30.0) -> Trigger:
     return Trigger(
         name=f"lkdtm:{crashtype}",
         command=f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                f"echo {crashtype} > {LKDTM_DIRECT}",
+                f"echo {shlex.quote(crashtype)} > {LKDTM_DIRECT}",
         requires=(f"path:{LKDTM_DIRECT}",),
         timeout=timeout,
     )

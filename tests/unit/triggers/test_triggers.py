@@ -157,3 +157,11 @@ def test_remote_path_is_quoted(tmp_path: Path) -> None:
     trig = module_trigger("panic", tmp_path / "k.ko", "x86_64", remote="/tmp/my dir/k.ko")
     assert trig.command == "insmod '/tmp/my dir/k.ko' mode=panic"
     assert trig.files == (("/tmp/my dir/k.ko", tmp_path / "k.ko"),)
+
+
+def test_user_values_reaching_the_shell_are_quoted() -> None:
+    trig = Trigger(name="t", command="true", sysctls={"kernel.panic": "1; reboot -f",
+                                                      "kernel.panic_on_oops": "1"})
+    assert trig.setup_commands() == ["echo '1; reboot -f' > /proc/sys/kernel/panic",
+                                     "echo 1 > /proc/sys/kernel/panic_on_oops"]
+    assert "echo 'EXCEPTION; reboot' > " in get_trigger("lkdtm:EXCEPTION; reboot").command
