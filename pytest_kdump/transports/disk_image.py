@@ -45,9 +45,15 @@ class DiskImageTransport:
             f.seek(1024 + 0x38)
             return f.read(2) == b"\x53\xef"
 
-    def _debugfs(self, request: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([_tool("debugfs"), "-R", request, str(self.image)],
-                              capture_output=True, text=True, timeout=120)
+    def _debugfs(self, request: str, cwd: Path | None = None,
+                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run([_tool("debugfs"), "-R", request, str(self.image)],
+                                  capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        except subprocess.TimeoutExpired:
+            raise VmcoreError(f"debugfs {request!r} on {self.image} did not finish within "
+                              f"{timeout:g} s", phase="fetch",
+                              advice="check the host's disk (a slow or full file system)") from None
 
     def fetch(self, dest: Path) -> FetchedDump:
         if not self.image.is_file():
@@ -70,12 +76,15 @@ class DiskImageTransport:
         out = {}
         for name, local in (("vmcore", "vmcore"), ("dmesg.txt", "vmcore-dmesg.txt")):
             if name in names:
-                target = dest / local
-                proc = self._debugfs(f"dump /{name} {target}")
-                if proc.returncode != 0 or not target.exists():
+                # debugfs writes into dest under a name of ours (no user path in its request),
+                # and only a complete copy gets the final name
+                partial = dest / f".{local}.partial"
+                partial.unlink(missing_ok=True)
+                proc = self._debugfs(f"dump /{name} {partial.name}", cwd=dest)
+                if proc.returncode != 0 or not partial.exists():
                     raise VmcoreError(f"debugfs could not read /{name} from {self.image}: "
                                       f"{proc.stderr.strip()}", phase="fetch")
-                out[name] = target
+                out[name] = partial.replace(dest / local)
         return FetchedDump(vmcore=out["vmcore"], dmesg=out.get("dmesg.txt"), status=status)
 
 

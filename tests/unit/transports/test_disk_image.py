@@ -62,7 +62,7 @@ def test_disk_fetch_vmcore(tmp_path: Path) -> None:
     (content / "status").write_text(f"rc=0 size={len(data)} kernel=6.1.0-test\n")
     image = tmp_path / "dump.img"
     _mkfs(image, content)
-    dest = tmp_path / "artifacts" / "test1"
+    dest = tmp_path / "artifacts" / 'test 1\'s "dump"'  # any folder name works
     dest.mkdir(parents=True)
     (dest / "vmcore").write_bytes(b"stale" * 100_000)  # an earlier run's, larger: replaced
     fetched = DiskImageTransport(image).fetch(dest)
@@ -72,6 +72,7 @@ def test_disk_fetch_vmcore(tmp_path: Path) -> None:
     assert fetched.dmesg.read_text().startswith("[    4.414331] Kernel panic")
     assert fetched.status == {"rc": "0", "size": str(len(data)), "kernel": "6.1.0-test"}
     assert fetched.expected_size == len(data)
+    assert sorted(p.name for p in dest.iterdir()) == ["vmcore", "vmcore-dmesg.txt"]
     info = vmcore.check_vmcore(fetched.vmcore, fetched.expected_size)
     assert info.format == "kdump-compressed"
 
