@@ -162,7 +162,7 @@ class KdumpDriver(Driver):
         engine = CycleEngine(
             self.console.board, transport, log_dir,
             timeouts=Timeouts.from_dict(self.timeouts),
-            saver=savers.by_name(self.recognizer or self.saver), prompt=self.prompt,
+            saver=self.chosen_saver(), prompt=self.prompt,
             expected_crashkernel=self.crashkernel,
             echo=sys.stderr.write if echo else None, capture=self.console.capture)
         if self._commands is not None:
@@ -171,6 +171,10 @@ class KdumpDriver(Driver):
             engine.copier = LabgridFileTransfer(self._file_transfer)
         self._cycle = engine
         return engine
+
+    def chosen_saver(self) -> savers.Saver:
+        """The saver named by ``saver`` (or by its old name, ``recognizer``)."""
+        return savers.by_name(self.recognizer or self.saver)
 
     def _transport(self) -> VmcoreTransport:
         """The configured vmcore transport (``disk-image``: the dump disk's image file)."""

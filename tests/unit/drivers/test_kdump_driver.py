@@ -46,6 +46,20 @@ def test_kdump_driver_config(tmp_path: Path) -> None:
     assert driver.dump_disk_size == 1024
 
 
+def test_kdump_driver_saver_and_transport_by_name(tmp_path: Path) -> None:
+    driver = _load_target(tmp_path, "        dump_disk: /tmp/kdump-test.img\n"
+                                    ).get_driver("KdumpDriver", activate=False)
+    assert (driver.saver, driver.transport) == ("guest-init", "disk-image")
+    assert driver.chosen_saver().name == "pytest-kdump guest init"
+    # the key's name before 0.2, with its old value, still works
+    old = _load_target(tmp_path, "        recognizer: pytest-kdump\n"
+                       ).get_driver("KdumpDriver", activate=False)
+    assert old.chosen_saver() is driver.chosen_saver()
+    with pytest.raises(ConfigError, match="unknown vmcore transport 'nfs'") as exc:
+        _load_target(tmp_path, "        transport: nfs\n")
+    assert exc.value.advice == "use one of: disk-image"
+
+
 @pytest.mark.filterwarnings("ignore:unsupported attribute")
 def test_kdump_driver_typo_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key.*crashkernal") as exc:
