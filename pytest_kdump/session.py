@@ -11,18 +11,20 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_kdump import analysis as analysis_mod
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
-from pytest_kdump.engine.cycle import CycleEngine
 from pytest_kdump.engine.results import ArmedState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
 from pytest_kdump.report.record import build_record, write_record
 from pytest_kdump.symbols import clean_function
 from pytest_kdump.triggers import Trigger, get_trigger
+
+if TYPE_CHECKING:  # the engine imports pexpect: not needed to import the test API
+    from pytest_kdump.engine.cycle import CycleEngine
 
 
 @dataclass
