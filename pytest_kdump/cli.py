@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ from pytest_kdump.arch import ARCHES
 from pytest_kdump.build import image
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
+from pytest_kdump.progress import show_progress
 
 EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
@@ -95,30 +95,9 @@ def _oops(logfile: Path, as_json: bool) -> int:
     return 0
 
 
-class _StderrHandler(logging.Handler):
-    """Prints ``pytest-kdump: MESSAGE`` on the current ``sys.stderr``; a warning or an error
-    says so (``pytest-kdump: warning: MESSAGE``)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-            print(f"pytest-kdump: {level}{self.format(record)}", file=sys.stderr, flush=True)
-        except Exception:
-            self.handleError(record)
-
-
-def setup_logging() -> None:
-    """Show the ``pytest_kdump`` loggers' progress (INFO and above) on stderr, once however
-    often it is called."""
-    logger = logging.getLogger("pytest_kdump")
-    logger.setLevel(logging.INFO)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging()
+    show_progress()
     try:
         if args.command == "image" and args.image_command == "build":
             img = image.build_image(args.arch, force=args.force,

@@ -98,10 +98,22 @@ def _artifacts_root(config: pytest.Config) -> Path:
     return path if path.is_absolute() else Path(config.rootpath) / path
 
 
+def _env_crash(request: pytest.FixtureRequest) -> str | None:
+    """KdumpDriver's ``crash`` key in the labgrid env, if there is an env with one."""
+    if not (request.config.getoption("lg_env", None) or os.environ.get("LG_ENV")):
+        return None
+    try:
+        driver = request.getfixturevalue("target").get_driver("KdumpDriver", activate=False)
+    except NoDriverFoundError:
+        return None
+    return driver.crash
+
+
 @pytest.fixture(scope="session")
-def kdump_crash_tool(pytestconfig: pytest.Config) -> CrashTool:
-    """The crash utility used for analysis (installed into the cache on first use)."""
-    explicit = pytestconfig.getoption("--kdump-crash")
+def kdump_crash_tool(request: pytest.FixtureRequest) -> CrashTool:
+    """The crash utility used for analysis: ``--kdump-crash``, else KdumpDriver's ``crash``
+    key, else the one pytest-kdump installs into its cache on first use."""
+    explicit = request.config.getoption("--kdump-crash") or _env_crash(request)
     try:
         if explicit:
             return find_crash(explicit, cache_dir())
@@ -119,12 +131,9 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
         driver = target.get_driver("KdumpDriver")
-        crash_tool = kdump_crash_tool
-        if driver.crash and not config.getoption("--kdump-crash"):  # the env's crash binary
-            crash_tool = find_crash(driver.crash, cache_dir())
         # each xdist worker has its own board and its own session log folder
         worker = os.environ.get("PYTEST_XDIST_WORKER")
-        session = KdumpSession.from_driver(driver, root, crash_tool, echo=bool(echo),
+        session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
                                            backend=_backend(config),
                                            log_folder=f"session-{worker}" if worker else "session")
     except KdumpError as exc:

@@ -17,6 +17,7 @@ import yaml
 from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError
+from pytest_kdump.progress import show_progress
 from pytest_kdump.session import KdumpSession
 
 
@@ -62,6 +63,7 @@ def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashToo
     from labgrid import Environment
     from labgrid.exceptions import InvalidConfigError, NoDriverFoundError
 
+    show_progress()  # downloads and builds can take minutes: say what is going on
     set_env_defaults()
     check_env_file(env_file)
     try:
@@ -70,5 +72,6 @@ def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashToo
     except (InvalidConfigError, NoDriverFoundError) as exc:
         raise ConfigError(f"labgrid environment {env_file}: {exc}") from None
     if not isinstance(crash, CrashTool):
+        crash = crash or driver.crash  # the argument, else KdumpDriver's crash key
         crash = find_crash(crash, cache_dir()) if crash else install_crash(cache_dir())
     return env, KdumpSession.from_driver(driver, artifacts, crash, echo=echo, backend=backend)

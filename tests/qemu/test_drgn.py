@@ -8,14 +8,9 @@ import sys
 import pytest
 
 from pytest_kdump.analysis.crash.process import CrashProcess
-from pytest_kdump.analysis.drgn import analyze_drgn, available, panic_from_log
+from pytest_kdump.analysis.drgn import analyze_drgn, available
 from pytest_kdump.errors import AnalysisError, ToolError, VmcoreError
 from pytest_kdump.symbols import clean_function
-
-
-def test_drgn_is_installed():
-    """The set-up installs the drgn extra: the backend must be usable here."""
-    assert available() is None
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +103,6 @@ def test_same_as_crash(analyses, real_dumps, name):
     mods = out["mod"]
     for m in a.modules:
         assert re.search(rf"{m.address}\s+{m.name}\s+{m.base}\s+{m.size}\s", mods)
-
-
-def test_panic_from_log():
-    assert panic_from_log(["sysrq: Trigger a crash",
-                           "Kernel panic - not syncing: sysrq triggered crash"]) == (
-        "sysrq triggered crash", '"Kernel panic - not syncing: sysrq triggered crash"')
-    bug = ["kernel BUG at kdump_crash.c:59!", "invalid opcode: 0000 [#1] PREEMPT SMP NOPTI"]
-    assert panic_from_log(bug)[0] == "kernel BUG at kdump_crash.c:59!"
-    gpf = "general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP"
-    assert panic_from_log(["BUG: oops", gpf, "RIP: 0010:f+0x1/0x2"])[0] == gpf
-    assert panic_from_log(["just booting"]) == ("", "")
 
 
 def test_missing_inputs(real_dumps, tmp_path):

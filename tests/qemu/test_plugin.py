@@ -37,24 +37,3 @@ def test_failing_crash_test_keeps_artifacts_and_reports_phase(pytester, monkeypa
     assert record["armed"]["loaded"] is True
     assert "TRIGGER-RETURNED-0" in (folder / "console.log").read_text()
     assert "kdump_artifacts" in (tmp_path / "junit.xml").read_text()
-
-
-def test_bad_env_file_is_a_usage_error(pytester, tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("targets: [oops\n")
-    pytester.makepyfile(test_x="def test_x(kdump):\n    pass\n")
-    result = pytester.runpytest_subprocess("--lg-env", str(bad), "-p", "no:cacheprovider")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["*is not valid YAML*", "*What to check: fix the YAML syntax*"])
-
-
-def test_bad_backend_is_a_usage_error(pytester):
-    pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "-o", "kdump_backend=gdb",
-                                           "-p", "no:cacheprovider")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["*kdump_backend = 'gdb': choose one of crash, drgn*"])
-    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "--kdump-backend", "gdb",
-                                           "-p", "no:cacheprovider")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["*--kdump-backend: invalid choice: 'gdb'*"])

@@ -4,8 +4,6 @@ build is exercised by the QEMU tests)."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,26 +37,6 @@ def test_prune_logs_what_it_removes(tmp_path: Path, caplog: pytest.LogCaptureFix
         "aarch64-6.1.0-1-x", "x86_64-6.1.0-2-amd64-bbb", "x86_64-current"]
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
         ("pytest_kdump.build.image", "INFO", "removed the older image x86_64-6.1.0-1-amd64-aaa")]
-
-
-def test_cli_prints_progress_as_before(tmp_path: Path) -> None:
-    """``pytest-kdump`` shows the build's progress on stderr as ``pytest-kdump: MESSAGE``."""
-    code = (
-        "import logging, sys\n"
-        "from pytest_kdump import cli\n"
-        "from pytest_kdump.build import image\n"
-        "cli.setup_logging(); cli.setup_logging()\n"
-        "image.logger.info('image up to date: %s', 'x86_64 guest')\n"
-        "logging.getLogger('pytest_kdump.analysis.crash.tool').warning('crash pulls %d', 21)\n"
-        "image.logger.debug('not shown')\n"
-        "logging.getLogger('other').warning('not ours')\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=tmp_path)
-    assert proc.stdout == ""
-    assert proc.stderr.splitlines() == ["pytest-kdump: image up to date: x86_64 guest",
-                                        "pytest-kdump: warning: crash pulls 21",
-                                        "not ours"]
 
 
 def test_cli_error_path_unchanged(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,53 @@
+"""The pytest plugin's usage errors and options, in a child pytest (no board is booted)."""
+
+from __future__ import annotations
+
+from tests.helpers import ENV
+
+FAKE_ENV = """\
+targets:
+  main:
+    drivers:
+      FakeConsoleDriver: {}
+      FakePowerDriver: {}
+      KdumpConsoleDriver: {}
+      KdumpDriver:
+        crash: /nonexistent/crash
+imports:
+  - labgrid.driver.fake
+  - pytest_kdump.labgrid_driver
+"""
+
+
+def test_bad_env_file_is_a_usage_error(pytester, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets: [oops\n")
+    pytester.makepyfile(test_x="def test_x(kdump):\n    pass\n")
+    result = pytester.runpytest_subprocess("--lg-env", str(bad), "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*is not valid YAML*", "*What to check: fix the YAML syntax*"])
+
+
+def test_bad_backend_is_a_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "-o", "kdump_backend=gdb",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*kdump_backend = 'gdb': choose one of crash, drgn*"])
+    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "--kdump-backend", "gdb",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--kdump-backend: invalid choice: 'gdb'*"])
+
+
+def test_the_env_crash_key_chooses_the_crash_utility(pytester, tmp_path):
+    """KdumpDriver's crash key is the crash utility used (unless --kdump-crash is given)."""
+    env = tmp_path / "env.yaml"
+    env.write_text(FAKE_ENV)
+    pytester.makepyfile(test_x="def test_x(kdump_crash_tool):\n    pass\n")
+    result = pytester.runpytest_subprocess("--lg-env", str(env), "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*crash '/nonexistent/crash' not found or not executable*"])
+    result = pytester.runpytest_subprocess("--lg-env", str(env), "-p", "no:cacheprovider",
+                                           "--kdump-crash", "/nonexistent/other")
+    result.stdout.fnmatch_lines(["*crash '/nonexistent/other' not found or not executable*"])
