@@ -96,7 +96,7 @@ class KdumpSession:
     def __init__(self, engine: CycleEngine, crash_tool: CrashTool, vmlinux: Path | None,
                  artifacts_root: Path, target: Any = None, backend: str = "crash") -> None:
         self.backend = backend
-        self.open_crashes: list[Crash] = []  # crash sessions to close at the latest in close()
+        self.open_crashes: list[Crash] = []  # crash processes to close at the latest in close()
         self.analysis_timeout = 300.0  # crash's start-up and each command
         self.engine = engine
         self.target = target
@@ -148,7 +148,7 @@ class KdumpSession:
         restart_strategy(self.target)
 
     def close(self) -> None:
-        """Close the crash sessions still open (scripts that never call ``finish``) and the
+        """Close the crash processes still open (scripts that never call ``finish``) and the
         board's engine."""
         for crash in self.open_crashes:
             crash.close()
@@ -301,7 +301,7 @@ class Kdump:
             raise
 
     def finish(self, outcome: str, seconds: float) -> dict:
-        """Close the crash sessions, write ``kdump.json`` and detach the test's console log;
+        """Close the crash processes, write ``kdump.json`` and detach the test's console log;
         returns the record."""
         self.engine.detach_log(self.console_log)
         for crash in self.crashes:

@@ -25,7 +25,7 @@ BACKENDS = ("crash", "drgn")
 
 class PendingAnalysis:
     """An analysis under way; :meth:`result` waits for it. A context manager: leaving it
-    closes the crash session."""
+    closes the crash process."""
 
     def __init__(self, backend: str, crash: CrashTool | None, vmlinux: Path, vmcore: Path,
                  commands: list[str], out_dir: Path | None, timeout: float,

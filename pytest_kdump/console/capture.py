@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-_EOF = object()
+END_OF_STREAM = object()  # what a subscriber's queue gets when the console closed
 HISTORY_BYTES = 1 << 20
 
 
@@ -161,7 +161,7 @@ class ConsoleCapture:
                     subscribers = list(self._subscribers)
                 if not was_gone:
                     for q in subscribers:
-                        q.put(_EOF)
+                        q.put(END_OF_STREAM)
                 if self.auto_resume:
                     self._stop.wait(0.1)
                 else:

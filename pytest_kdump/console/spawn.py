@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from pytest_kdump.console.capture import _EOF, ConsoleCapture
+from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture
 
 
 class ConsoleSpawn(SpawnBase):
@@ -50,18 +50,18 @@ class ConsoleSpawn(SpawnBase):
         except queue.Empty:
             raise pexpect.TIMEOUT("no console output") from None
         parts = [chunk]
-        size = len(chunk) if chunk is not _EOF else 0
+        size = len(chunk) if chunk is not END_OF_STREAM else 0
         while size < self.READ_LIMIT:  # take what is already queued in one go
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             parts.append(item)
-            if item is _EOF:
+            if item is END_OF_STREAM:
                 break
             size += len(item)
-        if _EOF in parts:
-            parts = parts[:parts.index(_EOF)]
+        if END_OF_STREAM in parts:
+            parts = parts[:parts.index(END_OF_STREAM)]
             self._eof = True
             if not parts:
                 raise pexpect.EOF("console closed")
@@ -78,7 +78,7 @@ class ConsoleSpawn(SpawnBase):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is _EOF:
+            if item is END_OF_STREAM:
                 self._eof = True
         self._pending = b""
         self._buffer = self.buffer_type()

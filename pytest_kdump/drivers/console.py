@@ -30,7 +30,7 @@ from labgrid.driver.consoleexpectmixin import ConsoleExpectMixin
 from labgrid.factory import target_factory
 from labgrid.protocol import ConsoleProtocol
 
-from pytest_kdump.console.capture import _EOF, ConsoleCapture
+from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture
 from pytest_kdump.drivers.board import LabgridBoard, make_board
 
 
@@ -92,7 +92,7 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
                 item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
             except queue.Empty:
                 raise pexpect.TIMEOUT(f"Timeout of {timeout:.2f} seconds exceeded") from None
-            if item is _EOF:  # labgrid consoles have no EOF: the board is off
+            if item is END_OF_STREAM:  # labgrid consoles have no EOF: the board is off
                 raise pexpect.TIMEOUT("console closed (board off)")
             self._pending = item
         data, self._pending = self._pending[:limit], self._pending[limit:]

@@ -89,7 +89,7 @@ class KdumpDriver(Driver):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self._cycle: CycleEngine | None = None
+        self._engine: CycleEngine | None = None
         self._commands: CommandProtocol | None = None
         self._file_transfer: FileTransferProtocol | None = None
         self._check_keys()
@@ -135,9 +135,9 @@ class KdumpDriver(Driver):
                                               self.file_transfer, "file_transfer")
 
     def on_deactivate(self) -> None:
-        if self._cycle is not None:
-            self._cycle.close()
-            self._cycle = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     @Driver.check_active
     def engine(self, log_dir: Path | None = None, echo: bool = False,
@@ -148,12 +148,12 @@ class KdumpDriver(Driver):
         given again later, the logs move there). ``echo``: copy the console to stderr.
         ``transport``: fetch dumps with this instead of the configured one (scripts, tests).
         """
-        if self._cycle is not None:
-            if log_dir is not None and self._cycle.capture.log_path.parent != Path(log_dir):
-                self._cycle.move_logs(Path(log_dir))
-            if echo and sys.stderr.write not in self._cycle.capture.listeners:
-                self._cycle.capture.listeners.append(sys.stderr.write)
-            return self._cycle
+        if self._engine is not None:
+            if log_dir is not None and self._engine.capture.log_path.parent != Path(log_dir):
+                self._engine.move_logs(Path(log_dir))
+            if echo and sys.stderr.write not in self._engine.capture.listeners:
+                self._engine.capture.listeners.append(sys.stderr.write)
+            return self._engine
         if transport is None:
             if not self.dump_disk:
                 raise ConfigError("KdumpDriver: no vmcore transport configured",
@@ -169,7 +169,7 @@ class KdumpDriver(Driver):
             engine.commands = LabgridCommands(self._commands, watch=engine.spawn)
         if self._file_transfer is not None:
             engine.copier = LabgridFileTransfer(self._file_transfer)
-        self._cycle = engine
+        self._engine = engine
         return engine
 
     def chosen_saver(self) -> savers.Saver:

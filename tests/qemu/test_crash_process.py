@@ -1,4 +1,4 @@
-"""The crash session on real dumps of this project (tests/conftest.py: ``real_dumps``): one
+"""The crash process on real dumps of this project (tests/conftest.py: ``real_dumps``): one
 crash process, many commands, typed results, scripts, and clear errors for bad input."""
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def test_module_oops_analysis(analyses):
 
 @pytest.mark.parametrize("name", ["sysrq", "module-null"])
 def test_same_as_crash(analyses, real_dumps, name):
-    """Against crash's raw outputs on the same dump, read here with a crash session."""
+    """Against crash's raw outputs on the same dump, read here with a crash process."""
     d = real_dumps[name]
     with CrashProcess(d.crash_tool, d.vmlinux, d.vmcore) as s:
         out = {cmd: s.run(cmd) for cmd in ("bt", "ps", "log", "sys", "mod")}

@@ -3,7 +3,7 @@
 crash reads commands on a pipe (FACTS: ``-i FILE`` misplaces piped output) and prints no prompt
 there, so each command is followed by ``echo <marker>``; the output ends where the marker
 appears. Every wait is bounded; a command that does not finish kills the process. The
-transcript of the whole session goes to ``crash-session.txt`` and each command's output to
+transcript of the whole process goes to ``crash-session.txt`` and each command's output to
 ``crash-NN-<command>.txt`` in the artifact folder.
 
     with CrashProcess(tool, vmlinux, vmcore, out_dir=folder) as s:
@@ -65,7 +65,7 @@ class CommandOutput:
     output: str
     error: str | None = None
     seconds: float = 0.0
-    fatal: bool = False  # the error ended the session (timeout, crash died)
+    fatal: bool = False  # the error ended the process (timeout, crash died)
 
 
 class CrashProcess:
@@ -101,7 +101,7 @@ class CrashProcess:
             raise ToolError(f"cannot run {crash}: {exc}", phase="analysis",
                             advice="run `pytest-kdump setup-crash`, or give --kdump-crash the "
                                    "path of a runnable crash") from None
-        # a session nobody closes must not leave crash (~400 MB) running until Python exits
+        # a process nobody closes must not leave crash (~400 MB) running until Python exits
         self._finalizer = weakref.finalize(self, _kill_process, self.proc)
         self._write(f"echo {self._mark()}\n")
 
@@ -155,8 +155,8 @@ class CrashProcess:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise AnalysisError(f"the crash session on {self.vmcore.name} is closed",
-                                phase="analysis", advice="start a new CrashProcess (a session "
+            raise AnalysisError(f"the crash process on {self.vmcore.name} is closed",
+                                phase="analysis", advice="start a new CrashProcess (a process "
                                 "ends with close() or when a command times out)")
 
     # -- commands --------------------------------------------------------------------------
@@ -166,7 +166,7 @@ class CrashProcess:
         if not command or "\n" in command:
             raise ValueError(f"one crash command per call, got {command!r}")
         if _is_exit(command):
-            raise ValueError("use close() to end the crash session")
+            raise ValueError("use close() to end the crash process")
         self.wait_ready()
         self._check_open()
         index = self._count
@@ -199,7 +199,7 @@ class CrashProcess:
         """Run a crash command file (one command per line; ``#`` comments, blank lines and a
         final ``exit``/``q`` are skipped) and return each command's output.
 
-        A command crash reports an error for has it in ``error``; one that ends the session
+        A command crash reports an error for has it in ``error``; one that ends the process
         (timeout, crash died) is the last result, with ``fatal`` set."""
         path = Path(script)
         if not path.is_file():

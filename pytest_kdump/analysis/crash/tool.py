@@ -42,7 +42,7 @@ _MAX_PACKAGES = 20
 
 @dataclass(frozen=True)
 class CrashTool:
-    """A runnable crash: ``[*argv, "-s", vmlinux, vmcore]`` starts a session."""
+    """A runnable crash: ``[*argv, "-s", vmlinux, vmcore]`` starts a crash process."""
 
     argv: tuple[str, ...]
     version: str
@@ -97,7 +97,7 @@ class _Rule:
 # (maple tree series by Tao Liu, merged for 8.0.3), and the bookworm linux changelog, which
 # shows "pid: Replace struct pid 1-element array with flex-array" (Linux 6.5 commit
 # b69f0aeb0689) backported in 6.1.112-1, the first Debian upload after upstream 6.1.107 that
-# carried it. Only session-breaking or wrong-answer problems, and a few command failures.
+# carried it. Only start-up-breaking or wrong-answer problems, and a few command failures.
 _RULES = (
     _Rule((6, 1, 107), (6, 2, 0), (8, 0, 4),
           "the task list is misread (\"active task ... not found in PID hash\", TASKS: 2, `ps` "

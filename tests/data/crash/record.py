@@ -2,7 +2,7 @@
 
     python tests/data/crash/record.py VMLINUX DUMPDIR NAME [CRASH]
 
-Opens one crash session (pytest-kdump's CrashProcess; default crash: the one pytest-kdump
+Opens one crash process (pytest-kdump's CrashProcess; default crash: the one pytest-kdump
 installed in its cache) on DUMPDIR/vmcore, runs the commands below and writes one file per
 command to tests/data/crash/NAME/. The crashing task's address (for ``struct``) and the culprit
 function (for ``dis``) are read from this dump's own ``bt``.

@@ -1,6 +1,6 @@
-"""CrashProcess's plumbing against a fake crash (tests/fake_crash.py): big outputs, output
-cap, timeouts, a crash that dies, start-up complaints, sessions nobody closes. Fast; the
-same session on real dumps is in test_crashsession.py."""
+"""CrashProcess's plumbing against a fake crash (fake_crash.py here): big outputs, output
+cap, timeouts, a crash that dies, start-up complaints, processes nobody closes. Fast; the
+same on real dumps is in tests/qemu/test_crash_process.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kdump.analysis.crash import process as crashsession
+from pytest_kdump.analysis.crash import process as process_mod
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import AnalysisError, CrashCommandError, VmcoreError
@@ -56,7 +56,7 @@ def test_big_output_comes_back_whole(files):
 
 
 def test_output_cap(files, monkeypatch):
-    monkeypatch.setattr(crashsession, "_MAX_OUTPUT", 1 << 20)
+    monkeypatch.setattr(process_mod, "_MAX_OUTPUT", 1 << 20)
     s = session(files)
     with pytest.raises(AnalysisError, match="command 'flood 8' printed more than 1 MB") as info:
         s.run("flood 8")
@@ -68,7 +68,7 @@ def test_command_timeout_ends_the_session(files):
     with pytest.raises(AnalysisError, match=r"command 'sleep 30' did not finish within 0.5 s"):
         s.run("sleep 30")
     assert not s.alive
-    with pytest.raises(AnalysisError, match="the crash session on vmcore is closed"):
+    with pytest.raises(AnalysisError, match="the crash process on vmcore is closed"):
         s.run("echo again")
 
 

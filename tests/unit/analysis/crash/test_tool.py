@@ -1,5 +1,5 @@
-"""Tests of pytest_kdump.crashtool: version parsing and the known-problem table (fast), choosing a
-crash (fake ones), and one real install of trixie's crash into a temporary cache (~5 s)."""
+"""Tests of pytest_kdump.analysis.crash.tool: version parsing and the known-problem table
+(fast), choosing a crash (fake ones), and one real install of trixie's crash into a temporary cache (~5 s)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kdump.analysis.crash import tool as crashtool
+from pytest_kdump.analysis.crash import tool as tool_mod
 from pytest_kdump.errors import ToolError
 
 VERSION_OUTPUT = """
@@ -33,13 +33,13 @@ GNU gdb (GDB) 10.2
     ("crash 7.3.0\nGNU gdb (GDB) 10.2\n", "7.3.0"),
 ])
 def test_parse_crash_version(text: str, expected: str) -> None:
-    assert crashtool.parse_crash_version(text) == expected
+    assert tool_mod.parse_crash_version(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "GNU gdb (GDB) 10.2\n", "crash: command not found\n"])
 def test_parse_crash_version_rejects_garbage(text: str) -> None:
     with pytest.raises(ValueError):
-        crashtool.parse_crash_version(text)
+        tool_mod.parse_crash_version(text)
 
 
 @pytest.mark.parametrize("release, expected", [
@@ -55,13 +55,13 @@ def test_parse_crash_version_rejects_garbage(text: str) -> None:
     ("not a kernel", None),
 ])
 def test_kernel_version(release: str, expected: tuple[int, int, int] | None) -> None:
-    assert crashtool.kernel_version(release) == expected
+    assert tool_mod.kernel_version(release) == expected
 
 
 # --- known problems -------------------------------------------------------------------------
 
 def test_bookworm_crash_on_current_debian_61_kernel_warns() -> None:
-    text = crashtool.known_problem("8.0.2", "6.1.0-56-cloud-amd64")
+    text = tool_mod.known_problem("8.0.2", "6.1.0-56-cloud-amd64")
     assert text is not None
     assert "not found in PID hash" in text and "crash >= 8.0.4" in text
     assert "maple tree" in text          # 8.0.2 also predates maple tree support
@@ -78,18 +78,18 @@ def test_bookworm_crash_on_current_debian_61_kernel_warns() -> None:
     ("unknown", "6.1.0-56-cloud-amd64"),
 ])
 def test_no_known_problem(crash: str, release: str) -> None:
-    assert crashtool.known_problem(crash, release) is None
+    assert tool_mod.known_problem(crash, release) is None
 
 
 def test_early_debian_61_kernel_only_lacks_maple_tree() -> None:
-    text = crashtool.known_problem("8.0.2", "6.1.0-25-amd64")
+    text = tool_mod.known_problem("8.0.2", "6.1.0-25-amd64")
     assert text is not None and "maple tree" in text
     assert "PID hash" not in text and "crash >= 8.0.3" in text
 
 
 def test_exact_version_from_uname_v_decides_the_61_backport() -> None:
-    assert "PID hash" in crashtool.known_problem("8.0.3", "Debian 6.1.107-1")
-    assert crashtool.known_problem("8.0.3", "Debian 6.1.106-3") is None
+    assert "PID hash" in tool_mod.known_problem("8.0.3", "Debian 6.1.107-1")
+    assert tool_mod.known_problem("8.0.3", "Debian 6.1.106-3") is None
 
 
 @pytest.mark.parametrize("crash, release, needed", [
@@ -100,7 +100,7 @@ def test_exact_version_from_uname_v_decides_the_61_backport() -> None:
     ("8.0.2", "6.10.3", "8.0.6"),
 ])
 def test_newer_kernels_need_newer_crash(crash: str, release: str, needed: str) -> None:
-    text = crashtool.known_problem(crash, release)
+    text = tool_mod.known_problem(crash, release)
     assert text is not None and f"crash >= {needed}" in text
 
 
@@ -116,17 +116,17 @@ def _fake_crash(folder: Path, version: str) -> Path:
 
 def test_explicit_crash(tmp_path: Path) -> None:
     fake = _fake_crash(tmp_path / "bin", "8.0.5")
-    tool = crashtool.find_crash(str(fake), tmp_path / "cache")
-    assert tool == crashtool.CrashTool(argv=(str(fake),), version="8.0.5", source="explicit")
+    tool = tool_mod.find_crash(str(fake), tmp_path / "cache")
+    assert tool == tool_mod.CrashTool(argv=(str(fake),), version="8.0.5", source="explicit")
 
 
 def test_explicit_crash_missing_or_not_executable(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="not found or not executable"):
-        crashtool.find_crash(str(tmp_path / "nope"), tmp_path)
+        tool_mod.find_crash(str(tmp_path / "nope"), tmp_path)
     plain = tmp_path / "plain"
     plain.write_text("#!/bin/sh\n")
     with pytest.raises(ToolError, match="not found or not executable"):
-        crashtool.find_crash(str(plain), tmp_path)
+        tool_mod.find_crash(str(plain), tmp_path)
 
 
 def test_explicit_crash_that_does_not_run(tmp_path: Path) -> None:
@@ -134,27 +134,27 @@ def test_explicit_crash_that_does_not_run(tmp_path: Path) -> None:
     bad.write_text("#!/bin/sh\necho 'error while loading shared libraries' >&2\nexit 127\n")
     bad.chmod(0o755)
     with pytest.raises(ToolError, match="exit 127.*shared libraries"):
-        crashtool.find_crash(str(bad), tmp_path)
+        tool_mod.find_crash(str(bad), tmp_path)
 
 
 def test_crash_on_path_and_none_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dir = tmp_path / "path"
     _fake_crash(fake_dir, "8.0.2")
     monkeypatch.setenv("PATH", str(fake_dir))
-    tool = crashtool.find_crash(None, tmp_path / "cache")
+    tool = tool_mod.find_crash(None, tmp_path / "cache")
     assert (tool.version, tool.source) == ("8.0.2", "PATH")
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ToolError) as err:
-        crashtool.find_crash(None, tmp_path / "cache")
+        tool_mod.find_crash(None, tmp_path / "cache")
     assert "setup-crash" in str(err.value)
 
 
 def test_incomplete_install_is_ignored(tmp_path: Path) -> None:
     folder = tmp_path / "crash" / "8.0.6-1"
     (folder / "root").mkdir(parents=True)
-    (folder / "stamp.json").write_text(json.dumps({"format": crashtool.STAMP_FORMAT}))
-    assert crashtool.installed_crash(tmp_path) is None
+    (folder / "stamp.json").write_text(json.dumps({"format": tool_mod.STAMP_FORMAT}))
+    assert tool_mod.installed_crash(tmp_path) is None
 
 
 # --- the unpacked sysroot -------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_layout_merged_usr_amd64(tmp_path: Path) -> None:
         "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
     (root / "lib").symlink_to("usr/lib")
     (root / "lib64").symlink_to("usr/lib64")
-    loader, libs, crash = crashtool._layout(root, "amd64")
+    loader, libs, crash = tool_mod._layout(root, "amd64")
     assert loader == "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
     assert libs == ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib"]
     assert crash == "usr/bin/crash"
@@ -187,27 +187,27 @@ def test_layout_arm64_and_unknown_arch(tmp_path: Path) -> None:
     _file(root / "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1")
     _file(root / "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")  # not arm64's: ignored
     _file(root / "bin/crash")
-    loader, libs, crash = crashtool._layout(root, "arm64")
+    loader, libs, crash = tool_mod._layout(root, "arm64")
     assert (loader, crash) == ("lib/aarch64-linux-gnu/ld-linux-aarch64.so.1", "bin/crash")
     assert libs == ["lib/aarch64-linux-gnu", "usr/lib", "lib"]
     root = tmp_path / "riscv64"  # not in the table: any ld-linux* will do
     _file(root / "lib/ld-linux-riscv64-lp64d.so.1")
     _file(root / "usr/bin/crash")
-    assert crashtool._layout(root, "riscv64")[0] == "lib/ld-linux-riscv64-lp64d.so.1"
+    assert tool_mod._layout(root, "riscv64")[0] == "lib/ld-linux-riscv64-lp64d.so.1"
 
 
 def test_layout_without_crash_or_loader(tmp_path: Path) -> None:
     _file(tmp_path / "usr/bin/crash")
     with pytest.raises(ToolError, match="have no loader"):
-        crashtool._layout(tmp_path, "amd64")
+        tool_mod._layout(tmp_path, "amd64")
     (tmp_path / "usr/bin/crash").unlink()
     _file(tmp_path / "lib64/ld-linux-x86-64.so.2")
     with pytest.raises(ToolError, match="have no crash"):
-        crashtool._layout(tmp_path, "amd64")
+        tool_mod._layout(tmp_path, "amd64")
 
 
 def test_too_many_packages_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    names = ["crash", *(f"lib{i}" for i in range(crashtool._MAX_PACKAGES))]
+    names = ["crash", *(f"lib{i}" for i in range(tool_mod._MAX_PACKAGES))]
 
     class FakeApt:
         def library_closure(self, roots: list[str]) -> list[str]:
@@ -220,8 +220,8 @@ def test_too_many_packages_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFi
             return [dest / f"{i}.deb" for i in range(len(packages))]
 
     with caplog.at_level(logging.INFO, logger="pytest_kdump"):
-        pkgs, debs = crashtool._resolve_and_download(FakeApt(), tmp_path)  # type: ignore[arg-type]
-    assert len(pkgs) == len(debs) == crashtool._MAX_PACKAGES + 1
+        pkgs, debs = tool_mod._resolve_and_download(FakeApt(), tmp_path)  # type: ignore[arg-type]
+    assert len(pkgs) == len(debs) == tool_mod._MAX_PACKAGES + 1
     (record,) = caplog.records
     assert record.name == "pytest_kdump.analysis.crash.tool" and record.levelname == "WARNING"
     assert record.getMessage().startswith("crash pulls 21 packages from trixie: crash, lib0, ")
@@ -230,18 +230,18 @@ def test_too_many_packages_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFi
 # --- the real thing -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, crashtool.CrashTool]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tool_mod.CrashTool]:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs a Debian host with apt")
     cache = tmp_path_factory.mktemp("cache")
-    return cache, crashtool.install_crash(cache)
+    return cache, tool_mod.install_crash(cache)
 
 
-def test_install_runs_trixie_crash(installed: tuple[Path, crashtool.CrashTool]) -> None:
+def test_install_runs_trixie_crash(installed: tuple[Path, tool_mod.CrashTool]) -> None:
     cache, tool = installed
     assert tool.source.startswith("cache (trixie ")
-    assert crashtool.crash_version(tool.argv) == tool.version
-    assert crashtool.known_problem(tool.version, "6.1.0-56-cloud-amd64") is None
+    assert tool_mod.crash_version(tool.argv) == tool.version
+    assert tool_mod.known_problem(tool.version, "6.1.0-56-cloud-amd64") is None
     folder = cache / "crash" / "current"
     stamp = json.loads((folder / "stamp.json").read_text())
     assert set(stamp["packages"]) >= {"crash", "libc6", "libstdc++6", "libzstd1"}
@@ -250,20 +250,20 @@ def test_install_runs_trixie_crash(installed: tuple[Path, crashtool.CrashTool]) 
     assert loader.is_relative_to((cache / "crash").resolve()) and os.access(loader, os.X_OK)
 
 
-def test_wrapper_script_runs_by_hand(installed: tuple[Path, crashtool.CrashTool]) -> None:
+def test_wrapper_script_runs_by_hand(installed: tuple[Path, tool_mod.CrashTool]) -> None:
     cache, tool = installed
     wrapper = cache / "crash" / "current" / "bin" / "crash"
     out = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, check=True)
-    assert crashtool.parse_crash_version(out.stdout) == tool.version
+    assert tool_mod.parse_crash_version(out.stdout) == tool.version
 
 
-def test_second_install_touches_no_apt(installed: tuple[Path, crashtool.CrashTool],
+def test_second_install_touches_no_apt(installed: tuple[Path, tool_mod.CrashTool],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     cache, tool = installed
 
     def no_apt(*args: object, **kwargs: object) -> None:
         raise AssertionError("apt used although the install is complete")
 
-    monkeypatch.setattr(crashtool.debian, "Apt", no_apt)
-    assert crashtool.install_crash(cache) == tool
-    assert crashtool.find_crash(None, cache) == tool      # the cache wins over PATH
+    monkeypatch.setattr(tool_mod.debian, "Apt", no_apt)
+    assert tool_mod.install_crash(cache) == tool
+    assert tool_mod.find_crash(None, cache) == tool      # the cache wins over PATH
