@@ -1,5 +1,6 @@
 """Tests of pytest_kdump.analysis.crash.tool: version parsing and the known-problem table
-(fast), choosing a crash (fake ones), and one real install of trixie's crash into a temporary cache (~5 s)."""
+(fast), choosing a crash (fake ones), and one real install of trixie's crash into a
+temporary cache (~5 s)."""
 
 from __future__ import annotations
 
