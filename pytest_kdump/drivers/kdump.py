@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import warnings
 from pathlib import Path
 
 import attr
@@ -93,6 +94,12 @@ class KdumpDriver(Driver):
         self._commands: CommandProtocol | None = None
         self._file_transfer: FileTransferProtocol | None = None
         self._check_keys()
+        if self.recognizer is not None:
+            if self.saver != "guest-init":
+                raise ConfigError("KdumpDriver: both saver and recognizer are set",
+                                  advice="keep saver (recognizer is its old name)")
+            warnings.warn("KdumpDriver: the key recognizer is now saver (guest-init, "
+                          "kdump-tools, kdump-utils)", DeprecationWarning, stacklevel=2)
 
     def _check_keys(self) -> None:
         """labgrid drops unknown keys with a warning; for this driver they are errors."""

@@ -103,6 +103,10 @@ class LabgridCommands:
         try:
             try:
                 stdout, stderr, rc = self.driver.run(command, timeout=timeout)
+            except ExecutionError as exc:  # labgrid could not run it (e.g. SSH gone)
+                raise CycleError(f"{_label(self.driver)} could not run {command!r}: {exc}",
+                                 advice="check the board's connection (network, log-in) and "
+                                        "the driver's settings in the env") from None
             except (pexpect.TIMEOUT, subprocess.TimeoutExpired) as exc:
                 time.sleep(0.2)  # what the console printed last reaches the capture
                 self._check_abort(command, abort, stream)

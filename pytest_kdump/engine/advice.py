@@ -21,6 +21,8 @@ ADVICE = {
                   "console output (makedumpfile's messages), check the dump target's free "
                   "space and crashkernel= (out of memory while unpacking the initramfs)",
     "fetch": "the dump could not be fetched from the dump target",
+    "run": "a command on the board did not finish: it may wait for input or hang; check the "
+           "console tail, or give it a longer timeout",
     "recover": "the board did not come back to a shell after the dump: check the crash "
                "kernel's reboot and the board's power control",
 }

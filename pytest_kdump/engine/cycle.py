@@ -94,6 +94,7 @@ class CycleEngine:
         self.commands: CommandRunner = commands or self.shell
         self.copier: FileCopier = copier or ConsoleCopy(self.run)
         self._state = BoardState.OFF if self.power_control else BoardState.UNKNOWN
+        self._phase: str | None = None  # the phase under way, if any
         self.phases: list[PhaseTiming] = []
         self.log_path = self.capture.log_path
         self.warnings: list[str] = []
@@ -175,6 +176,15 @@ class CycleEngine:
     @contextlib.contextmanager
     def phase(self, name: str, timeout: float) -> Iterator[None]:
         """Time a phase; turn whatever goes wrong into an error naming it."""
+        outer, self._phase = self._phase, name
+        try:
+            with self._timed(name, timeout):
+                yield
+        finally:
+            self._phase = outer
+
+    @contextlib.contextmanager
+    def _timed(self, name: str, timeout: float) -> Iterator[None]:
         start = time.monotonic()
         try:
             yield
@@ -282,10 +292,25 @@ class CycleEngine:
                                          "the dump and its analysis in the test's artifacts",
                                   console_tail=self.capture.tail(),
                                   log_path=self.log_path) from None
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            if self._phase is not None:
+                raise  # the phase under way names it
+            raise self._command_error(command, timeout, exc) from None
         if result.rc != 0:
             raise CycleError(f"command failed on the board: {result}",
                              console_tail=self.capture.tail(), log_path=self.log_path)
         return result.output
+
+    def _command_error(self, command: str, timeout: float,
+                       exc: pexpect.TIMEOUT | pexpect.EOF) -> KdumpError:
+        """The error of a board command that timed out or lost the board outside a phase."""
+        if isinstance(exc, pexpect.EOF):
+            self._state = BoardState.OFF
+            return self._error(BoardDied, "run", f"the board went away while running "
+                                                 f"{command!r}: {self.board.describe_death()}")
+        self._state = BoardState.UNKNOWN
+        return self._error(PhaseTimeout, "run", f"the board's command {command!r} did not "
+                                                f"finish within {timeout:g} s")
 
     # -- kdump -----------------------------------------------------------------------------
     def check_armed(self) -> ArmedState:
@@ -333,8 +358,13 @@ class CycleEngine:
             if need.startswith("path:"):
                 path = need[5:]
                 self.ensure_shell()
-                if self.commands.run(f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                                  f"test -e {shlex.quote(path)}").rc != 0:
+                check = (f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                         f"test -e {shlex.quote(path)}")
+                try:
+                    rc = self.commands.run(check, self.timeouts.armed).rc
+                except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+                    raise self._command_error(check, self.timeouts.armed, exc) from None
+                if rc != 0:
                     return f"{path} does not exist on the board (kernel feature not built in)"
         return None
 

@@ -11,7 +11,8 @@ Schema 1 (every key is present unless marked optional):
 - optional, after a dump: ``trigger``, ``headline``, ``crash_kernel_release``, ``vmcore``,
   ``vmcore_size``, ``vmcore_format``, ``dmesg``;
 - optional, after an analysis: ``analysis`` (the backend's summary), ``panic_message``,
-  ``crash_process`` (``{start_seconds, commands_run}``), ``crashes`` (one entry per dump when a
+  ``crash_process`` (``{start_seconds, commands_run}``; also as ``crash_session``, its name
+  before 0.2, until 0.3), ``crashes`` (one entry per dump when a
   test made several);
 - optional: ``console_records`` (the console's crash reports), ``unexpected_crashes``
   (``[{at, kind, signature}]``), ``error`` (``{type, phase, message, advice}``).
@@ -71,6 +72,7 @@ def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
         if process is not None:
             record["crash_process"] = {"start_seconds": process.start_seconds,
                                        "commands_run": process.commands_run}
+            record["crash_session"] = record["crash_process"]  # its name before 0.2
         record["warnings"] += analysis.warnings
     if dump and dump.records:
         record["console_records"] = [r.to_dict() for r in dump.records]

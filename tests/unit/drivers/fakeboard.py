@@ -210,6 +210,8 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         if cmd == CRASH:
             self._crash()
             return None
+        if cmd.startswith("sleep "):
+            return None  # hangs: no output, no prompt
         if m := re.fullmatch(r"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
                              r"test -e (\S+)", cmd):
             return "", 0 if m[1] in self.files else 1

@@ -9,7 +9,7 @@ import pytest
 from pytest_kdump.drivers.board import LabgridBoard, QemuBoard
 from pytest_kdump.engine.board import NmiBoard
 from pytest_kdump.engine.results import BoardState
-from pytest_kdump.errors import ConfigError, UnexpectedCrash
+from pytest_kdump.errors import ConfigError, PhaseTimeout, UnexpectedCrash
 from pytest_kdump.triggers import NMI, Trigger
 from tests.helpers import PFNS, make_kdump
 from tests.unit.drivers.fakeboard import PROMPT, RELEASE, FakeDumpDisk
@@ -137,3 +137,15 @@ def test_kdump_console_driver_linesep_and_prompt(make_target, tmp_path: Path) ->
     index, _, match, _ = console.expect([r"from-(\d)-labgrid\r\n" + PROMPT], timeout=5)
     assert (index, match.group(1)) == (0, b"2")
     assert engine.run("echo after") == "after"
+
+
+def test_a_hanging_command_outside_a_phase_is_a_clear_error(make_target, tmp_path: Path) -> None:
+    engine = _engine(make_target(), tmp_path)
+    engine.check_armed()
+    with pytest.raises(PhaseTimeout) as info:
+        engine.run("sleep 1000", timeout=0.5)
+    err = info.value
+    assert err.phase == "run" and err.message == (
+        "the board's command 'sleep 1000' did not finish within 0.5 s")
+    assert "may wait for input or hang" in err.advice and err.log_path is not None
+    assert engine.state is BoardState.UNKNOWN

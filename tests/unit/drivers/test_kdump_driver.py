@@ -51,10 +51,13 @@ def test_kdump_driver_saver_and_transport_by_name(tmp_path: Path) -> None:
                                     ).get_driver("KdumpDriver", activate=False)
     assert (driver.saver, driver.transport) == ("guest-init", "disk-image")
     assert driver.chosen_saver().name == "pytest-kdump guest init"
-    # the key's name before 0.2, with its old value, still works
-    old = _load_target(tmp_path, "        recognizer: pytest-kdump\n"
-                       ).get_driver("KdumpDriver", activate=False)
+    # the key's name before 0.2, with its old value, still works (and says so)
+    with pytest.warns(DeprecationWarning, match="the key recognizer is now saver"):
+        old = _load_target(tmp_path, "        recognizer: pytest-kdump\n"
+                           ).get_driver("KdumpDriver", activate=False)
     assert old.chosen_saver() is driver.chosen_saver()
+    with pytest.raises(ConfigError, match="both saver and recognizer are set"):
+        _load_target(tmp_path, "        recognizer: pytest-kdump\n        saver: kdump-tools\n")
     with pytest.raises(ConfigError, match="unknown vmcore transport 'nfs'") as exc:
         _load_target(tmp_path, "        transport: nfs\n")
     assert exc.value.advice == "use one of: disk-image"
