@@ -312,7 +312,7 @@ def _debian_headers(release: str, arch: str, cache: Path, force: bool) -> tuple[
             advice="a Debian kernel's headers may be gone from the mirror after a point release "
                    "(rebuild the image with the current kernel, after 'apt-get update'); for a "
                    "custom kernel, build the module against its build tree with "
-                   "pytest_kdump.crashmod.module_from_build_dir(KDIR)") from e
+                   "pytest_kdump.build.crashmod.module_from_build_dir(KDIR)") from e
     names = [root_pkg]
     level = [root_pkg]
     while level:
