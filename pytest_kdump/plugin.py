@@ -22,7 +22,7 @@ from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_cras
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
 from pytest_kdump.errors import KdumpError
-from pytest_kdump.session import Kdump, KdumpSession
+from pytest_kdump.session import Kdump, KdumpSession, ready_driver
 
 _REPORTS = pytest.StashKey[dict]()
 _SESSION = pytest.StashKey[KdumpSession]()
@@ -130,7 +130,7 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     root = _artifacts_root(config)
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
-        driver = target.get_driver("KdumpDriver")
+        driver = ready_driver(target)
         # each xdist worker has its own board and its own session log folder
         worker = os.environ.get("PYTEST_XDIST_WORKER")
         session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),

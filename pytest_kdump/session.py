@@ -90,6 +90,19 @@ class Crash:
         return f"{self.dump.trigger} crash, vmcore {self.dump.vmcore.size} bytes\n{self.analysis}"
 
 
+def ready_driver(target: Any) -> Any:
+    """The target's KdumpDriver, activated, once the guest image its ``image`` key names is
+    built (if it is missing): builds happen here, before labgrid activates anything, never in
+    a driver's activation."""
+    from pytest_kdump.build.image import build_image, current_image
+
+    driver = target.get_driver("KdumpDriver", activate=False)
+    if driver.image and current_image(driver.image) is None:
+        build_image(driver.image)
+    target.activate(driver)
+    return driver
+
+
 class KdumpSession:
     """One board's engine, crash tool and debug vmlinux for a test session."""
 

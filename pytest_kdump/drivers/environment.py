@@ -18,7 +18,7 @@ from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_cras
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError
 from pytest_kdump.progress import show_progress
-from pytest_kdump.session import KdumpSession
+from pytest_kdump.session import KdumpSession, ready_driver
 
 
 def set_env_defaults() -> Path | None:
@@ -68,7 +68,7 @@ def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashToo
     check_env_file(env_file)
     try:
         env = Environment(str(env_file))
-        driver = env.get_target(target).get_driver("KdumpDriver")
+        driver = ready_driver(env.get_target(target))
     except (InvalidConfigError, NoDriverFoundError) as exc:
         raise ConfigError(f"labgrid environment {env_file}: {exc}") from None
     if not isinstance(crash, CrashTool):

@@ -8,7 +8,8 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
     KdumpDriver:
       crashkernel: 128M                 # the reservation expected (checked, not set)
       dump_disk: !template "$LG_KDUMP_RUN/dump.img"   # QEMU: the dump disk image on the host
-      image: x86_64                     # QEMU: build this guest image if it is missing
+      image: x86_64                     # QEMU: the guest image (built, if missing, before
+                                        # activation: see session.ready_driver)
       vmlinux: !template "$LG_KDUMP_IMAGES/x86_64-current/vmlinux"
       crash: null                       # crash binary (default: the one pytest-kdump installs)
       saver: guest-init                 # how the crash kernel saves: or kdump-tools, kdump-utils
@@ -35,7 +36,7 @@ from labgrid.factory import TargetFactory, target_factory
 from labgrid.protocol import CommandProtocol, FileTransferProtocol
 
 from pytest_kdump import savers, transports
-from pytest_kdump.build.image import build_image, current_image
+from pytest_kdump.build.image import current_image
 from pytest_kdump.drivers.board import QemuBoard
 from pytest_kdump.drivers.console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
 from pytest_kdump.drivers.protocol import LabgridCommands, LabgridFileTransfer, find_driver
@@ -118,9 +119,6 @@ class KdumpDriver(Driver):
                                   advice=f"known keys: {', '.join(sorted(known - {'name'}))}")
 
     def on_activate(self) -> None:
-        if self.image:
-            if current_image(self.image) is None:
-                build_image(self.image)
         board = self.console.board
         qemu = board.qemu if isinstance(board, QemuBoard) else None
         if qemu is not None and self.dump_disk is None:

@@ -152,3 +152,25 @@ def test_a_hanging_command_outside_a_phase_is_a_clear_error(make_target, tmp_pat
         "the board's command 'sleep 1000' did not finish within 0.5 s")
     assert "may wait for input or hang" in err.advice and err.log_path is not None
     assert engine.state is BoardState.UNKNOWN
+
+
+def test_the_guest_image_is_built_before_activation_not_in_it(make_target, monkeypatch,
+                                                              tmp_path: Path) -> None:
+    """KdumpDriver's image key: session.ready_driver builds a missing image, then activates
+    the driver (whose activation builds nothing)."""
+    from pytest_kdump.build import image
+    from pytest_kdump.session import ready_driver
+
+    target = make_target(kdump="        image: x86_64\n")
+    built = []
+
+    def build(arch: str) -> None:
+        built.append((arch, target.get_driver("KdumpDriver", activate=False).state.name))
+
+    monkeypatch.setattr(image, "current_image", lambda arch: None)
+    monkeypatch.setattr(image, "build_image", build)
+    driver = ready_driver(target)
+    assert built == [("x86_64", "bound")] and driver.state.name == "active"
+    target.deactivate(driver)
+    target.activate(driver)  # a second activation builds nothing
+    assert len(built) == 1
