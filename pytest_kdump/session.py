@@ -1,7 +1,7 @@
 """The test-facing API: crash the board, get the dump and its analysis, keep the artifacts.
 
-Works without pytest: ``KdumpSession.from_driver(target.get_driver("KdumpDriver"), dir,
-crash_tool)`` then ``session.for_test(folder).trigger_crash("sysrq")``.
+Works without pytest: ``KdumpSession.from_driver(ready_driver(target), dir, crash_tool)`` then
+``session.for_test(folder).trigger_crash("sysrq")`` (or :func:`pytest_kdump.open_session`).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ class KdumpSession:
     def from_driver(cls, driver: Any, artifacts_root: Path, crash_tool: CrashTool,
                     echo: bool = False, backend: str = "crash",
                     log_folder: str = "session") -> KdumpSession:
-        """From a labgrid KdumpDriver (activated by the caller's ``get_driver``); the session's
-        console logs go to ``artifacts_root/log_folder``."""
+        """From a labgrid KdumpDriver, activated (:func:`ready_driver`); the session's console
+        logs go to ``artifacts_root/log_folder``."""
         engine = driver.engine(artifacts_root / log_folder, echo=echo)
         return cls(engine, crash_tool, driver.vmlinux_path(), artifacts_root, target=driver.target,
                    backend=backend)
