@@ -6,6 +6,8 @@ complete; one without is a leftover of an interrupted build.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import os
@@ -22,6 +24,15 @@ def cache_dir() -> Path:
         return Path(os.environ["PYTEST_KDUMP_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "pytest-kdump"
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively (other processes building there wait)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def publish(stage: Path, final: Path, stamp: dict) -> None:

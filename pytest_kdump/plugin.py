@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"kdump_backend = {backend!r}: choose one of "
                                 f"{', '.join(BACKENDS)}")
     # Values the environment YAML refers to with !template; labgrid reads it after us.
-    config.stash[_RUN_DIR] = set_env_defaults()
+    config.stash[_RUN_DIR] = set_env_defaults(_worker(config))
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
     if env_file:
         try:
@@ -84,8 +84,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(_RUN_DIR, None)
     if run is not None:  # the dump disk and scratch files of this session (artifacts stay)
         shutil.rmtree(run, ignore_errors=True)
-        if os.environ.get("LG_KDUMP_RUN") == str(run):
+        current = os.environ.get("LG_KDUMP_RUN")
+        if current and Path(current).is_relative_to(run):
             del os.environ["LG_KDUMP_RUN"]
+
+
+def _worker(config: pytest.Config) -> str | None:
+    """The xdist worker's id (``gw0``...) in a worker process, else None."""
+    return getattr(config, "workerinput", {}).get("workerid")
 
 
 def _backend(config: pytest.Config) -> str:
@@ -132,7 +138,7 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     try:
         driver = ready_driver(target)
         # each xdist worker has its own board and its own session log folder
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        worker = _worker(config)
         session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
                                            backend=_backend(config),
                                            log_folder=f"session-{worker}" if worker else "session")

@@ -22,7 +22,6 @@ enough to send over a serial console); the unstripped one lies beside it as
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
 import json
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from pytest_kdump.arch import ARCHES, get_arch
 from pytest_kdump.build import debian
-from pytest_kdump.cachedir import cache_dir, publish, stamps
+from pytest_kdump.cachedir import cache_dir, locked, publish, stamps
 from pytest_kdump.errors import ImageError, KdumpError, ToolError
 
 logger = logging.getLogger(__name__)
@@ -71,9 +70,7 @@ def build_module(kernel_release: str, *, arch: str = "x86_64", cache: Path | Non
         return ko
     cross = _cross_prefix(arch)
     _check_tools(arch, cross)
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(base):
         if not force and (ko := _find_built(base, kernel_release, arch, src_hash)):
             return ko
         kdir, version = _debian_headers(kernel_release, arch, cache, force)
@@ -125,9 +122,7 @@ def module_from_build_dir(kdir: Path, *, arch: str | None = None, cache: Path | 
         return ko
     cross = _cross_prefix(arch) if cross_compile is None else cross_compile
     _check_tools(arch, cross)
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(base):
         return _build(kdir, base / f"{release}-{_key(src_hash, version, arch)}", files,
                       arch=arch, cross=cross, release=release, src_hash=src_hash,
                       stamp_extra={"headers_version": version, "kdir": str(kdir)},

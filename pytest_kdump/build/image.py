@@ -31,7 +31,7 @@ from pathlib import Path
 from pytest_kdump.arch import Arch, get_arch
 from pytest_kdump.build import debian
 from pytest_kdump.build.cpio import NewcWriter
-from pytest_kdump.cachedir import cache_dir, point
+from pytest_kdump.cachedir import cache_dir, locked, point
 from pytest_kdump.errors import ImageError, ToolError
 
 logger = logging.getLogger(__name__)
@@ -138,41 +138,47 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
             logger.info("image up to date: %s", image)
             return image
 
-    debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
-    final_dir, image_dir = image_dir, image_dir.with_name(image_dir.name + ".partial")
-    shutil.rmtree(image_dir, ignore_errors=True)
-    image_dir.mkdir(parents=True)
-    with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
-        stage = Path(tmp)
-        logger.info("unpacking packages")
-        for name in names:
-            if name != f"{kernel_pkg}-dbg":
-                debian.extract(debs[name], stage / "sysroot")
-        release = _kernel_release(stage / "sysroot")
-        _check_config(stage / "sysroot" / "boot" / f"config-{release}", kernel_pkg)
-        tree = stage / "tree"
-        _populate_tree(tree, stage / "sysroot", spec, release)
-        crash_initrd = _cpio(tree, level=6)
-        shutil.copy2(stage / "sysroot" / "boot" / f"vmlinuz-{release}", image_dir / "vmlinuz")
-        boot = tree / "boot"
-        boot.mkdir()
-        shutil.copy2(image_dir / "vmlinuz", boot / "vmlinuz")
-        (boot / "initrd-crash.img").write_bytes(crash_initrd)
-        (image_dir / "initrd.img").write_bytes(_cpio(tree, level=1))
-        logger.info("initramfs: crash %d KiB, production %d KiB", len(crash_initrd) >> 10,
-                    (image_dir / "initrd.img").stat().st_size >> 10)
-        _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
-    shutil.rmtree(final_dir, ignore_errors=True)
-    image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
-    image_dir = final_dir
-    image = GuestImage(arch=arch, dir=image_dir.resolve(), kernel_release=release, key=key,
-                       packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                       build_seconds=round(time.monotonic() - started, 1))
-    image.save()
-    point(link, image_dir.name)
-    logger.info("image built in %s s: %s", image.build_seconds, image)
-    _prune(cache / "images", arch, keep=image_dir)
-    return image
+    with locked(cache / "images"):  # concurrent builders (xdist workers) wait for each other
+        if not force and (image_dir / "manifest.json").is_file():
+            image = GuestImage.load(image_dir)
+            if image.complete():  # built by whoever held the lock
+                point(link, image_dir.name)
+                return image
+        debs = dict(zip(names, apt.download([pkgs[n] for n in names], cache / "debs"), strict=True))
+        final_dir, image_dir = image_dir, image_dir.with_name(image_dir.name + ".partial")
+        shutil.rmtree(image_dir, ignore_errors=True)
+        image_dir.mkdir(parents=True)
+        with tempfile.TemporaryDirectory(prefix="pytest-kdump-image-") as tmp:
+            stage = Path(tmp)
+            logger.info("unpacking packages")
+            for name in names:
+                if name != f"{kernel_pkg}-dbg":
+                    debian.extract(debs[name], stage / "sysroot")
+            release = _kernel_release(stage / "sysroot")
+            _check_config(stage / "sysroot" / "boot" / f"config-{release}", kernel_pkg)
+            tree = stage / "tree"
+            _populate_tree(tree, stage / "sysroot", spec, release)
+            crash_initrd = _cpio(tree, level=6)
+            shutil.copy2(stage / "sysroot" / "boot" / f"vmlinuz-{release}", image_dir / "vmlinuz")
+            boot = tree / "boot"
+            boot.mkdir()
+            shutil.copy2(image_dir / "vmlinuz", boot / "vmlinuz")
+            (boot / "initrd-crash.img").write_bytes(crash_initrd)
+            (image_dir / "initrd.img").write_bytes(_cpio(tree, level=1))
+            logger.info("initramfs: crash %d KiB, production %d KiB", len(crash_initrd) >> 10,
+                        (image_dir / "initrd.img").stat().st_size >> 10)
+            _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
+        shutil.rmtree(final_dir, ignore_errors=True)
+        image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
+        image_dir = final_dir
+        image = GuestImage(arch=arch, dir=image_dir.resolve(), kernel_release=release, key=key,
+                           packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           build_seconds=round(time.monotonic() - started, 1))
+        image.save()
+        point(link, image_dir.name)
+        logger.info("image built in %s s: %s", image.build_seconds, image)
+        _prune(cache / "images", arch, keep=image_dir)
+        return image
 
 
 def _prune(root: Path, arch: str, keep: Path) -> None:

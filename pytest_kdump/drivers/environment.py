@@ -21,15 +21,21 @@ from pytest_kdump.progress import show_progress
 from pytest_kdump.session import KdumpSession, ready_driver
 
 
-def set_env_defaults() -> Path | None:
+def set_env_defaults(worker: str | None = None) -> Path | None:
     """Set LG_KDUMP_IMAGES and LG_KDUMP_RUN unless the user set them; returns the scratch
-    folder it made (the caller removes it at the end), if any."""
+    folder it made (the caller removes it at the end), if any. An xdist ``worker`` (``gw0``...)
+    gets a folder of its own in the run folder: each worker has its own board and dump disk."""
     os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
-    if "LG_KDUMP_RUN" in os.environ:
-        return None
-    run = tempfile.mkdtemp(prefix="pytest-kdump-run-")
-    os.environ["LG_KDUMP_RUN"] = run
-    return Path(run)
+    made = None
+    if "LG_KDUMP_RUN" not in os.environ:
+        made = Path(tempfile.mkdtemp(prefix="pytest-kdump-run-"))
+        os.environ["LG_KDUMP_RUN"] = str(made)
+    if worker:
+        own = Path(os.environ["LG_KDUMP_RUN"]) / worker
+        own.mkdir(exist_ok=True)
+        os.environ["LG_KDUMP_RUN"] = str(own)
+        return made or own
+    return made
 
 
 def check_env_file(path: str | Path) -> None:

@@ -15,7 +15,6 @@ to be too old for a kernel.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from pytest_kdump.arch import from_deb_arch
 from pytest_kdump.build import debian
-from pytest_kdump.cachedir import point, publish
+from pytest_kdump.cachedir import locked, point, publish
 from pytest_kdump.errors import ToolError
 
 logger = logging.getLogger(__name__)
@@ -247,9 +246,7 @@ def install_crash(cache_dir: Path, *, force: bool = False) -> CrashTool:
     base = cache_dir / "crash"
     if not force and (tool := installed_crash(cache_dir)):
         return tool
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(base):
         if not force and (tool := installed_crash(cache_dir)):
             return tool
         return _install_locked(cache_dir, base, force)
