@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -43,3 +44,11 @@ def make_kdump(pfns: list[int], *, status: int = 1, release: str = "6.1.0-test",
 
 
 PFNS = [0, 1, 2, 9, 100, 4000]
+
+
+def child_pytest(pytester: Any, *args: str, timeout: float | None = None) -> Any:
+    """pytest in a child process, configured by an ini of its own: not by this repository's
+    pyproject.toml, whose addopts run two xdist workers (a child's prints would be lost)."""
+    ini = pytester.makeini("[pytest]\n")
+    return pytester.runpytest_subprocess("-c", str(ini), "-p", "no:cacheprovider", *args,
+                                         timeout=timeout)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from pytest_kdump.cachedir import cache_dir
-from tests.helpers import ENV
+from tests.helpers import ENV, child_pytest
 
 
 def test_failing_crash_test_keeps_artifacts_and_reports_phase(pytester, monkeypatch, tmp_path):
@@ -21,9 +21,8 @@ def test_failing_crash_test_keeps_artifacts_and_reports_phase(pytester, monkeypa
             kdump.trigger_crash(Trigger(name="noop", command="true", timeout=2))
     """)
     artifacts = tmp_path / "artifacts"
-    result = pytester.runpytest_subprocess(
-        "--lg-env", str(ENV), "--kdump-artifacts", str(artifacts), "-p", "no:cacheprovider",
-        "--junitxml", str(tmp_path / "junit.xml"), timeout=300)
+    result = child_pytest(pytester, "--lg-env", str(ENV), "--kdump-artifacts", str(artifacts),
+                          "--junitxml", str(tmp_path / "junit.xml"), timeout=300)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*PhaseTimeout: [[]phase trigger[]] trigger noop*returned (exit 0)*",

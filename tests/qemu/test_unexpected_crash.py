@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from pytest_kdump.cachedir import cache_dir
-from tests.helpers import ENV
+from tests.helpers import ENV, child_pytest
 
 SUITE = '''
 import time
@@ -51,9 +51,8 @@ def test_unexpected_and_expected_crashes(pytester, monkeypatch, tmp_path):
     (tmp_path / "run").mkdir()
     pytester.makepyfile(test_suite=SUITE)
     artifacts = tmp_path / "artifacts"
-    result = pytester.runpytest_subprocess(
-        "--lg-env", str(ENV), "--kdump-artifacts", str(artifacts), "-p", "no:cacheprovider",
-        "-s", timeout=900)
+    result = child_pytest(pytester, "--lg-env", str(ENV), "--kdump-artifacts", str(artifacts),
+                          "-s", timeout=900)
     result.assert_outcomes(passed=3, failed=3)
     out = result.stdout.str()
     # the accident, seen from the test's own command: fails at once, with the crash summary

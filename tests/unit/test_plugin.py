@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import ENV
+from tests.helpers import ENV, child_pytest
 
 FAKE_ENV = """\
 targets:
@@ -23,19 +23,17 @@ def test_bad_env_file_is_a_usage_error(pytester, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("targets: [oops\n")
     pytester.makepyfile(test_x="def test_x(kdump):\n    pass\n")
-    result = pytester.runpytest_subprocess("--lg-env", str(bad), "-p", "no:cacheprovider")
+    result = child_pytest(pytester, "--lg-env", str(bad))
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*is not valid YAML*", "*What to check: fix the YAML syntax*"])
 
 
 def test_bad_backend_is_a_usage_error(pytester):
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "-o", "kdump_backend=gdb",
-                                           "-p", "no:cacheprovider")
+    result = child_pytest(pytester, "--lg-env", str(ENV), "-o", "kdump_backend=gdb")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*kdump_backend = 'gdb': choose one of crash, drgn*"])
-    result = pytester.runpytest_subprocess("--lg-env", str(ENV), "--kdump-backend", "gdb",
-                                           "-p", "no:cacheprovider")
+    result = child_pytest(pytester, "--lg-env", str(ENV), "--kdump-backend", "gdb")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--kdump-backend: invalid choice: 'gdb'*"])
 
@@ -45,9 +43,8 @@ def test_the_env_crash_key_chooses_the_crash_utility(pytester, tmp_path):
     env = tmp_path / "env.yaml"
     env.write_text(FAKE_ENV)
     pytester.makepyfile(test_x="def test_x(kdump_crash_tool):\n    pass\n")
-    result = pytester.runpytest_subprocess("--lg-env", str(env), "-p", "no:cacheprovider")
+    result = child_pytest(pytester, "--lg-env", str(env))
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*crash '/nonexistent/crash' not found or not executable*"])
-    result = pytester.runpytest_subprocess("--lg-env", str(env), "-p", "no:cacheprovider",
-                                           "--kdump-crash", "/nonexistent/other")
+    result = child_pytest(pytester, "--lg-env", str(env), "--kdump-crash", "/nonexistent/other")
     result.stdout.fnmatch_lines(["*crash '/nonexistent/other' not found or not executable*"])
