@@ -3,6 +3,8 @@ both work, and the session log keeps what each of them saw (real QEMU)."""
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_kdump.drivers.environment import open_session
 from tests.helpers import ENV
 
@@ -15,6 +17,9 @@ SHELL = """      ShellDriver:
 """
 
 
+# labgrid 26.0.1's SerialLoggingReporter fails (KeyError, reported as this warning) when a
+# console's first logged step is a write, as in ShellDriver's log-in
+@pytest.mark.filterwarnings("ignore:unhandled exception during event notification:UserWarning")
 def test_shelldriver_and_kdump_share_the_console(tmp_path, monkeypatch):
     monkeypatch.setenv("LG_KDUMP_RUN", str(tmp_path))
     text = ENV.read_text().replace("images:\n", SHELL + "images:\n", 1)
