@@ -3,10 +3,8 @@ both work, and the session log keeps what each of them saw (real QEMU)."""
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_kdump.drivers.environment import open_session
-from tests.helpers import ENV
+from tests.helpers import ENV, LABGRID_LOGGER_WARNING
 
 SHELL = """      ShellDriver:
         bindings: {console: kdump-console}
@@ -17,9 +15,7 @@ SHELL = """      ShellDriver:
 """
 
 
-# labgrid 26.0.1's SerialLoggingReporter fails (KeyError, reported as this warning) when a
-# console's first logged step is a write, as in ShellDriver's log-in
-@pytest.mark.filterwarnings("ignore:unhandled exception during event notification:UserWarning")
+@LABGRID_LOGGER_WARNING
 def test_shelldriver_and_kdump_share_the_console(tmp_path, monkeypatch):
     monkeypatch.setenv("LG_KDUMP_RUN", str(tmp_path))
     text = ENV.read_text().replace("images:\n", SHELL + "images:\n", 1)

@@ -11,7 +11,7 @@ from pytest_kdump.engine.board import NmiBoard
 from pytest_kdump.engine.results import BoardState
 from pytest_kdump.errors import ConfigError, PhaseTimeout, UnexpectedCrash
 from pytest_kdump.triggers import NMI, Trigger
-from tests.helpers import PFNS, make_kdump
+from tests.helpers import LABGRID_LOGGER_WARNING, PFNS, make_kdump
 from tests.unit.drivers.fakeboard import PROMPT, RELEASE, FakeDumpDisk
 
 
@@ -126,9 +126,7 @@ def test_no_power_driver_board_off_says_what_to_bind(make_target, tmp_path: Path
     assert engine.state is BoardState.UNKNOWN
 
 
-# labgrid 26.0.1's SerialLoggingReporter fails (KeyError, reported as this warning) when a
-# console's first logged step is a write; see test_protocol.py
-@pytest.mark.filterwarnings("ignore:unhandled exception during event notification:UserWarning")
+@LABGRID_LOGGER_WARNING
 def test_kdump_console_driver_linesep_and_prompt(make_target, tmp_path: Path) -> None:
     target = make_target()
     console = target.get_driver("KdumpConsoleDriver")

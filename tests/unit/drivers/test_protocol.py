@@ -21,13 +21,11 @@ from pytest_kdump.console.spawn import ConsoleSpawn
 from pytest_kdump.detect import CRASH_RE
 from pytest_kdump.drivers.protocol import LabgridCommands, LabgridFileTransfer, find_driver
 from pytest_kdump.errors import ConfigError, CycleError
+from tests.helpers import LABGRID_LOGGER_WARNING
 from tests.unit.drivers.fakeboard import PANIC, RELEASE, FakeDumpDisk
 
 # labgrid's serial logger fails (KeyError in SerialLoggingReporter.flush) on a console whose
 # first logged step is a write: ShellDriver's log-in does that; labgrid turns it into a warning
-LABGRID_LOGGER_WARNING = pytest.mark.filterwarnings(
-    "ignore:unhandled exception during event notification:UserWarning")
-
 SHELL_DRIVER = """      ShellDriver:
         bindings: {console: kdump-console}
         prompt: 'kdump# '
