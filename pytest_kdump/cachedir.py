@@ -12,8 +12,11 @@ import glob
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from pytest_kdump.errors import ToolError
 
 STAMP = "stamp.json"
 
@@ -27,11 +30,23 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` exclusively (other processes building there wait)."""
+def locked(folder: Path, timeout: float = 1800) -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively: other processes building there (xdist workers) wait,
+    up to ``timeout`` seconds, then get a ToolError."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    path = folder / ".lock"
+    deadline = time.monotonic() + timeout
+    with open(path, "w") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ToolError(f"{path} stayed locked for {timeout:g} s by another build",
+                                    advice="wait for the other pytest-kdump build to finish, or "
+                                           "stop it (fuser -v that file names it)") from None
+                time.sleep(0.5)
         yield
 
 
