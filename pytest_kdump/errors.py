@@ -65,6 +65,16 @@ class BoardDied(CycleError):
     """The board (QEMU process, serial link) went away in the middle of a phase."""
 
 
+class CaptureError(KdumpError):
+    """The console reader stopped on an error of its own (``cause``): nothing more will be
+    seen on the console until the session is restarted."""
+
+    def __init__(self, message: str, cause: BaseException | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.cause = cause
+
+
 class VmcoreError(KdumpError):
     """The vmcore is missing, empty, truncated or not a kdump file."""
 
