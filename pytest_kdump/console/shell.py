@@ -17,12 +17,14 @@ _counter = itertools.count(1)
 
 
 class ShellAborted(Exception):
-    """An abort pattern (such as a kernel crash) appeared while a command ran."""
+    """An abort pattern (such as a kernel crash) appeared while a command ran; ``confirmed``
+    is the match of the confirm pattern that followed it, if one did (it is consumed)."""
 
-    def __init__(self, command: str, seen: str) -> None:
+    def __init__(self, command: str, seen: str, confirmed: re.Match[str] | None = None) -> None:
         super().__init__(f"{command!r} interrupted by: {seen.strip()}")
         self.command = command
         self.seen = seen.strip()
+        self.confirmed = confirmed
 
 
 @dataclass
@@ -84,21 +86,49 @@ class Shell:
             pass
 
     def run(self, command: str, timeout: float = 30,
-            abort: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
+            abort: Sequence[re.Pattern[str]] | None = None,
+            confirm: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
         """Run ``command`` and return its output (terminal echo removed) and exit code.
 
-        If one of the ``abort`` patterns shows up first (e.g. a kernel crash), raise
-        :class:`ShellAborted` at once instead of waiting for the timeout.
+        If one of the ``abort`` patterns shows up (e.g. a kernel crash headline), raise
+        :class:`ShellAborted` at once; or, given ``confirm`` patterns (e.g. the crash kernel
+        starting), only once one of them follows or the timeout passes: a command that still
+        finishes only printed such text (``dmesg`` after an oops) and gets its result.
         """
         n = next(_counter)
-        begin, end = f"KD-BEGIN-{n}", f"KD-END-{n}"
-        abort = abort or []
-        self.spawn.sendline(f"echo {begin[:3]}''{begin[3:]}; {command}; echo {end[:3]}''"
-                            f"{end[3:]}-$?-")
-        for marker in (re.compile(re.escape(begin)), re.compile(re.escape(end) + r"-(\d+)-")):
-            if self.spawn.expect([marker, *abort], timeout=timeout) > 0:
+        begin = re.compile(re.escape(f"KD-BEGIN-{n}"))
+        end = re.compile(re.escape(f"KD-END-{n}") + r"-(\d+)-")
+        abort, confirm = list(abort or []), list(confirm or [])
+        self.spawn.sendline(f"echo KD-''BEGIN-{n}; {command}; echo KD-''END-{n}-$?-")
+        deadline = time.monotonic() + timeout
+        started = False  # the begin marker was seen: what follows is the command's output
+        seen: str | None = None  # abort text seen, waiting for a confirm or the end
+        output = []
+        while True:
+            marker = end if started else begin
+            watch = confirm if seen is not None else abort
+            try:
+                idx = self.spawn.expect([marker, *watch],
+                                        timeout=max(0.1, deadline - time.monotonic()))
+            except pexpect.TIMEOUT:
+                if seen is not None:  # the crash text came and the command never finished
+                    raise ShellAborted(command, seen) from None
+                raise
+            if started:
+                output.append(self.spawn.before)
+            if idx == 0 and started:
+                break
+            if idx == 0:
+                started = True
+            elif seen is None and confirm:
+                seen = self.spawn.match.group(0)
+                if started:
+                    output.append(seen)
+            elif seen is None:
                 raise ShellAborted(command, self.spawn.match.group(0))
-        output = _ANSI.sub("", self.spawn.before).replace("\r", "")
+            else:
+                raise ShellAborted(command, seen, confirmed=self.spawn.match)
+        text = _ANSI.sub("", "".join(output)).replace("\r", "")
         rc = int(self.spawn.match.group(1))
         self._settle(min(timeout, 5))
-        return CommandResult(command, output.strip("\n"), rc)
+        return CommandResult(command, text.strip("\n"), rc)

@@ -93,8 +93,11 @@ class LabgridCommands:
             self.watch.drain()
 
     def run(self, command: str, timeout: float = 30,
-            abort: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
-        """Run ``command`` with the driver's ``run(cmd, timeout=...)``; stdout then stderr."""
+            abort: Sequence[re.Pattern[str]] | None = None,
+            confirm: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
+        """Run ``command`` with the driver's ``run(cmd, timeout=...)``; stdout then stderr.
+        With ``confirm`` given, a command that returns is not aborted by crash text on the
+        console (it printed it, or the kernel survived it): only one that times out is."""
         self.driver.target.activate(self.driver)  # nothing to do if it is active
         stream = None
         if self.watch is not None:
@@ -112,7 +115,7 @@ class LabgridCommands:
                 self._check_abort(command, abort, stream)
                 raise pexpect.TIMEOUT(f"{command!r} did not finish within {timeout:g} s "
                                       f"({_label(self.driver)})") from exc
-            self._check_abort(command, abort, stream)
+            self._check_abort(command, None if confirm is not None else abort, stream)
         finally:
             if stream is not None:
                 self.watch.capture.unsubscribe(stream)

@@ -67,10 +67,13 @@ class CommandRunner(Protocol):
         ...
 
     def run(self, command: str, timeout: float = 30,
-            abort: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
+            abort: Sequence[re.Pattern[str]] | None = None,
+            confirm: Sequence[re.Pattern[str]] | None = None) -> CommandResult:
         """Run ``command``: its output and exit code. Raise
         :class:`~pytest_kdump.console.shell.ShellAborted` if one of the ``abort`` patterns
-        (a kernel crash) shows on the console first, ``pexpect.TIMEOUT`` after ``timeout``."""
+        (a kernel crash) shows on the console first, ``pexpect.TIMEOUT`` after ``timeout``.
+        With ``confirm`` patterns (the kernel going down), abort text is a crash only if one
+        of them follows or the command does not finish: a command that finishes printed it."""
         ...
 
 

@@ -50,6 +50,13 @@ from pytest_kdump.transports import VmcoreTransport
 from pytest_kdump.triggers import Trigger, get_trigger
 from pytest_kdump.vmcore import check_vmcore
 
+# A kernel timestamp ("[   12.345678]"): the kernel's clock, as printed on the console.
+_KERNEL_TIME = re.compile(r"\[\s*(\d+\.\d+)\]")
+# After a crash headline during a command: the kernel is really going down (a command that
+# finishes instead printed the headline: dmesg, a log file).
+GOING_DOWN = [detect.KERNEL_BANNER_RE, detect.PANIC_END_RE, detect.PANIC_RE,
+              re.compile(r"Starting crashdump kernel")]
+
 
 class CycleEngine:
     """Drives one board through kdump cycles.
@@ -88,6 +95,9 @@ class CycleEngine:
         self.detector = detect.StreamDetector()
         self.seen: list[SeenCrash] = []
         self._expecting = False
+        self._last_ts: float | None = None  # the last kernel timestamp on the console
+        self._replay_floor: float | None = None  # kernel time when the last command started
+        self._went_down: re.Match[str] | None = None  # what a command's shell saw after a crash
         capture.listeners.append(self._watch)
         self.spawn = ConsoleSpawn(self.capture, board.write)
         self.shell = Shell(self.spawn, prompt)
@@ -135,12 +145,33 @@ class CycleEngine:
     # -- crash detection ---------------------------------------------------------------------
     def _watch(self, text: str) -> None:
         """Capture listener (reader thread): feed the detector, keep what it recognises."""
+        stamps = _KERNEL_TIME.findall(text)
+        if stamps:
+            self._last_ts = float(stamps[-1])
         self._keep(self.detector.feed(text))
 
     def _keep(self, records: list[CrashRecord]) -> None:
         for record in records:
-            self.seen.append(SeenCrash(record, self._expecting,
-                                       round(time.monotonic() - self.capture.t0, 3)))
+            seen = SeenCrash(record, self._expecting,
+                             round(time.monotonic() - self.capture.t0, 3),
+                             in_output=self._is_output(record))
+            if seen.in_output:
+                self.warnings.append(f"crash text in a command's output, not a crash: "
+                                     f"{record.headline}")
+            self.seen.append(seen)
+
+    def _is_output(self, record: CrashRecord) -> bool:
+        """Whether ``record`` is text a command printed rather than the kernel crashing:
+        with kernel timestamps on this boot's console, a report without one, or one older
+        than the kernel's time when the last command started (1 s of leeway: CPUs' clocks)."""
+        floor = self._replay_floor
+        if self._expecting or floor is None:
+            return False
+        return record.timestamp is None or record.timestamp < floor - 1.0
+
+    def _new_boot(self) -> None:
+        """A kernel starts: its timestamps start again from 0."""
+        self._last_ts = self._replay_floor = None
 
     def settle_detection(self) -> None:
         """Complete a report whose end was seen but which waits for a possible follow-up
@@ -148,8 +179,9 @@ class CycleEngine:
         self._keep(self.detector.idle())
 
     def unexpected_since(self, mark: int) -> list[SeenCrash]:
-        """Crashes recognised after ``len(self.seen) == mark`` that no trigger caused."""
-        return [s for s in self.seen[mark:] if not s.expected]
+        """Crashes recognised after ``len(self.seen) == mark`` that no trigger caused (text
+        printed by a command is no crash)."""
+        return [s for s in self.seen[mark:] if not s.expected and not s.in_output]
 
     def _wait_record(self, mark: int, timeout: float) -> list[SeenCrash]:
         """The reports seen since ``mark``, waiting up to ``timeout`` for one to complete (an
@@ -222,6 +254,8 @@ class CycleEngine:
         self._armed = None
         self._keep(self.detector.flush())  # what the last boot left open
         self.detector.reset()
+        self._new_boot()
+        self._went_down = None
         self.spawn.drain()
         self.spawn.reset_eof()
         self.board.power_on()
@@ -279,11 +313,15 @@ class CycleEngine:
         an UnexpectedCrash (raised as soon as it shows, not at the timeout)."""
         self.ensure_shell()
         mark = len(self.seen)
+        if self._last_ts is not None:
+            self._replay_floor = self._last_ts
         try:
-            result = self.commands.run(command, timeout, abort=[detect.CRASH_RE])
+            result = self.commands.run(command, timeout, abort=[detect.CRASH_RE],
+                                       confirm=GOING_DOWN)
         except ShellAborted as exc:
             self._state = BoardState.CRASHED
             self._armed = None
+            self._went_down = exc.confirmed
             seen = self._wait_record(mark, 10.0)
             what = "; ".join(str(s.record.signature) for s in seen) or exc.seen
             raise UnexpectedCrash(f"the kernel crashed while running {command!r}: {what}",
@@ -413,17 +451,26 @@ class CycleEngine:
         """After a crash's first line: wait for the crash kernel and the saved dump, fetch it."""
         self._state = BoardState.CRASHING
         self._armed = None
+        self._new_boot()
         crash_text = ""
         release = None
+        went_down, self._went_down = self._went_down, None
         with self.phase("crash_kernel", self.timeouts.crash_kernel):
-            if not crash_kernel_seen:
+            if went_down is not None and went_down.re is detect.PANIC_END_RE:
+                raise CycleError("the kernel panicked and stopped: it did not jump to the "
+                                 "crash kernel", phase="crash_kernel")
+            if went_down is not None and went_down.re is detect.KERNEL_BANNER_RE:
+                release = went_down.group(1)  # the command's shell saw the crash kernel start
+            elif not crash_kernel_seen:
                 idx2 = self._expect([detect.KERNEL_BANNER_RE, detect.PANIC_END_RE],
                                     self.timeouts.crash_kernel)
                 crash_text = (headline or "") + self.spawn.before
                 if idx2 == 1:
                     raise CycleError("the kernel panicked and stopped: it did not jump to the "
                                      "crash kernel", phase="crash_kernel")
-            release = self.spawn.match.group(1)
+                release = self.spawn.match.group(1)
+            else:
+                release = self.spawn.match.group(1)
         with self.phase("dump_saved", self.timeouts.dump_saved):
             rec = self.saver.patterns()
             idx3 = self._expect(rec + [detect.KERNEL_BANNER_RE, detect.PANIC_RE],

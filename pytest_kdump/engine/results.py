@@ -86,11 +86,14 @@ class ArmedState:
 
 @dataclass
 class SeenCrash:
-    """A crash report recognised on the console; ``expected`` if a trigger was fired."""
+    """A crash report recognised on the console; ``expected`` if a trigger was fired;
+    ``in_output`` if it was text a board command printed (``dmesg`` showing an earlier oops, a
+    file holding a report), not a crash happening: such records are no test's crash."""
 
     record: CrashRecord
     expected: bool
     at: float
+    in_output: bool = False
 
     def __str__(self) -> str:
         return f"[{self.at:9.3f}] {self.record}"
