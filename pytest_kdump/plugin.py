@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,13 @@ _SESSION = pytest.StashKey[KdumpSession]()
 _HANDLE = pytest.StashKey[Kdump]()
 _MARK = pytest.StashKey[int]()
 _RUN_DIR = pytest.StashKey["Path | None"]()
+_OLD_SIGTERM = pytest.StashKey[Any]()
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (a CI job's timeout) stops the run like Ctrl-C: fixtures are torn down, the
+    running test's artifacts kept and recorded as interrupted, its board switched off."""
+    raise KeyboardInterrupt(f"stopped by signal {signum} (SIGTERM)")
 
 
 def unexpected_summary(seen: list, log_path: Path, folder: Path) -> str:
@@ -70,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if backend not in BACKENDS:
         raise pytest.UsageError(f"kdump_backend = {backend!r}: choose one of "
                                 f"{', '.join(BACKENDS)}")
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm)
     # Values the environment YAML refers to with !template; labgrid reads it after us.
     config.stash[_RUN_DIR] = set_env_defaults(_worker(config))
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
@@ -81,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    old = config.stash.get(_OLD_SIGTERM, None)
+    if old is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, old)
     run = config.stash.get(_RUN_DIR, None)
     if run is not None:  # the dump disk and scratch files of this session (artifacts stay)
         shutil.rmtree(run, ignore_errors=True)
@@ -157,10 +172,14 @@ def _folder(session: KdumpSession, item: pytest.Item) -> Path:
 
 
 def _outcome(item: pytest.Item) -> str:
+    """The test's outcome so far; ``interrupted`` when its call never ended (Ctrl-C, SIGTERM:
+    pytest then tears the fixtures down without a report for the call)."""
     reports = item.stash.get(_REPORTS, {})
     if any(r.failed for r in reports.values()):
         return "failed"
-    return "skipped" if any(r.skipped for r in reports.values()) else "passed"
+    if any(r.skipped for r in reports.values()):
+        return "skipped"
+    return "passed" if "call" in reports else "interrupted"
 
 
 def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
@@ -172,11 +191,29 @@ def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
         return
     try:
         crash = handle.collect_unexpected(new)
-        text = str(crash.analysis) if crash else "kdump was not armed: no dump"
+        text = (str(crash.analysis) if crash else
+                "no dump: kdump was not armed, or the kernel survived the crash")
     except KdumpError as exc:
         text = f"the dump of the unexpected crash could not be collected:\n{exc}"
+    except Exception as exc:  # a bug or a tool's own error: the record is still written
+        handle.error = handle.error or KdumpError(
+            f"collecting the unexpected crash failed: {exc!r}", phase="collect",
+            advice="a bug in pytest-kdump or a host tool: see the traceback in the report",
+            log_path=handle.console_log)
+        session.engine.forget_state()
+        text = f"the dump of the unexpected crash could not be collected: {exc!r}"
     item.add_report_section("teardown", "kdump: unexpected crash", text)
     session.reset_strategy()
+
+
+def _finish(handle: Kdump, item: pytest.Item, started: float) -> dict:
+    """Collect an unexpected crash, then always close the test's crash processes, detach its
+    console log and write its ``kdump.json``."""
+    try:
+        _collect_unexpected(handle, item)
+    finally:
+        record = handle.finish(_outcome(item), time.time() - started)
+    return record
 
 
 @pytest.fixture
@@ -193,8 +230,7 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     request.node.stash[_HANDLE] = handle
     started = time.time()
     yield handle
-    _collect_unexpected(handle, request.node)
-    record = handle.finish(_outcome(request.node), time.time() - started)
+    record = _finish(handle, request.node, started)
     for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
         if record.get(key) is not None:
             request.node.user_properties.append((f"kdump_{key}", record[key]))
@@ -203,20 +239,38 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     request.node.user_properties.append(("kdump_artifacts", str(folder)))
 
 
+def _board_session(request: pytest.FixtureRequest) -> KdumpSession | None:
+    """The kdump session of a test that uses the labgrid target without the ``kdump``
+    fixture (started for it if the env has a KdumpDriver), else None."""
+    session = request.config.stash.get(_SESSION, None)
+    if session is not None or "target" not in request.fixturenames:
+        return session
+    try:
+        request.getfixturevalue("target").get_driver("KdumpDriver", activate=False)
+    except NoDriverFoundError:
+        return None
+    return request.getfixturevalue("kdump_session")
+
+
 @pytest.fixture(autouse=True)
 def _kdump_crash_watch(request: pytest.FixtureRequest) -> Any:
-    """In a session with a kdump board, any test during which the kernel crashes fails."""
-    session = request.config.stash.get(_SESSION, None)
+    """In a session with a kdump board, any test during which the kernel crashes fails; a test
+    using the board without the ``kdump`` fixture gets its console log and ``kdump.json``
+    too."""
+    session = _board_session(request)
     request.node.stash[_MARK] = len(session.engine.seen) if session else 0
+    handle = None
+    if session is not None and "kdump" not in request.fixturenames:
+        handle = session.for_test(_folder(session, request.node), request.node.nodeid)
+    started = time.time()
     yield
     session = request.config.stash.get(_SESSION, None)
     if session is None or _HANDLE in request.node.stash:
         return
-    if session.engine.unexpected_since(request.node.stash[_MARK]):
+    if handle is None and session.engine.unexpected_since(request.node.stash[_MARK]):
         handle = session.for_test(_folder(session, request.node), request.node.nodeid)
-        started = time.time()
-        _collect_unexpected(handle, request.node)
-        handle.finish(_outcome(request.node), time.time() - started)
+    if handle is not None:
+        _finish(handle, request.node, started)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,7 @@ from pytest_kdump import analysis as analysis_mod
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
-from pytest_kdump.engine.results import ArmedState, DumpResult, SeenCrash
+from pytest_kdump.engine.results import ArmedState, BoardState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
 from pytest_kdump.report.record import build_record, write_record
 from pytest_kdump.symbols import clean_function
@@ -184,6 +184,7 @@ class Kdump:
         shutil.rmtree(artifacts, ignore_errors=True)  # a fresh folder per run, like tmp_path
         artifacts.mkdir(parents=True)
         self.engine.phases = []
+        self.engine.warnings = []  # each test's kdump.json holds its own warnings only
         self.console_log = artifacts / "console.log"
         self.engine.attach_log(self.console_log)
         self.crashes: list[Crash] = []
@@ -292,13 +293,17 @@ class Kdump:
 
     def collect_unexpected(self, seen: list[SeenCrash]) -> Crash | None:
         """After a crash no test asked for: follow the crash kernel, fetch and analyse the
-        dump into this test's folder (None if kdump was not armed: the board is then power
-        cycled at its next use)."""
+        dump into this test's folder. None if kdump was not armed (the board is then power
+        cycled at its next use) or if the kernel survived it (a non-fatal oops or WARNING
+        while a command ran to its end: there is no dump to fetch)."""
         self.unexpected += seen
         armed = self.engine.last_armed
         if armed is None or not armed.loaded:
             self.engine.forget_state()
             return None
+        if (self.engine.state is BoardState.SHELL
+                and not any(s.record.fatal or s.record.crash_kernel for s in seen)):
+            return None  # an oops the kernel survived (its shell answered since): no dump
         record = seen[0].record
         dump = self._guard(self.engine.follow_crash, self._next_folder(), "unexpected", armed,
                            record.headline)
@@ -317,11 +322,16 @@ class Kdump:
         """Close the crash processes, write ``kdump.json`` and detach the test's console log;
         returns the record."""
         self.engine.detach_log(self.console_log)
-        for crash in self.crashes:
-            crash.close()
-        mine = {id(c) for c in self.crashes}
-        self.session.open_crashes[:] = [c for c in self.session.open_crashes
-                                        if id(c) not in mine]
-        record = build_record(self, outcome, seconds)
-        write_record(self.artifacts, record)
+        try:
+            for crash in self.crashes:
+                try:
+                    crash.close()
+                except Exception as exc:  # one crash process failing to close: close the rest
+                    self.engine.warnings.append(f"closing crash on {crash.vmcore}: {exc!r}")
+        finally:
+            mine = {id(c) for c in self.crashes}
+            self.session.open_crashes[:] = [c for c in self.session.open_crashes
+                                            if id(c) not in mine]
+            record = build_record(self, outcome, seconds)
+            write_record(self.artifacts, record)
         return record

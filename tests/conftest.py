@@ -28,6 +28,15 @@ class RealDump:
     release: str  # the guest kernel's release, as built today (Debian moves it)
 
 
+@pytest.fixture
+def own_run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A dump disk of this test's own (another QEMU of the session may hold the default)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LG_KDUMP_RUN", str(run))
+    return run
+
+
 @pytest.fixture(scope="session")
 def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
     """A sysrq dump and a module NULL-dereference dump, made on one QEMU board.

@@ -59,3 +59,24 @@ def child_pytest(pytester: Any, *args: str, timeout: float | None = None) -> Any
     ini = pytester.makeini("[pytest]\n")
     return pytester.runpytest_subprocess("-c", str(ini), "-p", "no:cacheprovider", *args,
                                          timeout=timeout)
+
+
+def env_variant(tmp_path: Path, **replace: str) -> Path:
+    """The project's QEMU env file with some text replaced."""
+    text = ENV.read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "env.yaml"
+    path.write_text(text)
+    return path
+
+
+def assert_helpful(exc: Exception, phase: str) -> None:
+    """The error names the phase, gives advice, the console tail and an existing log."""
+    assert exc.phase == phase, f"expected phase {phase}, got {exc.phase}: {exc}"
+    assert exc.advice, exc
+    assert exc.console_tail and len(exc.console_tail.splitlines()) >= 5, exc
+    assert exc.log_path is not None and exc.log_path.is_file(), exc
+    text = str(exc)
+    assert f"[phase {phase}]" in text and "What to check:" in text and "Console tail:" in text

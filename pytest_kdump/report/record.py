@@ -2,7 +2,8 @@
 
 Schema 1 (every key is present unless marked optional):
 
-- ``schema``: 1; ``test``: the pytest node id; ``outcome``: passed, failed or skipped;
+- ``schema``: 1; ``test``: the pytest node id; ``outcome``: passed, failed, skipped or interrupted
+  (Ctrl-C or SIGTERM during the test);
   ``total_seconds``; ``console_log``: the test's console log;
 - ``crash_version``, ``crash_source``: the crash utility; ``vmlinux``: the debug vmlinux;
 - ``warnings``: the engine's and the analysis' warnings;

@@ -10,44 +10,13 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from pytest_kdump.drivers.environment import open_session
 from pytest_kdump.errors import BoardDied, CycleError, PhaseTimeout
 from pytest_kdump.triggers import Trigger
-from tests.helpers import ENV
-
-
-def env_variant(tmp_path: Path, **replace: str) -> Path:
-    """The project's QEMU env file with some text replaced."""
-    text = ENV.read_text()
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "env.yaml"
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def own_run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A dump disk of this test's own (another QEMU of the session may hold the default)."""
-    run = tmp_path / "run"
-    run.mkdir()
-    monkeypatch.setenv("LG_KDUMP_RUN", str(run))
-    return run
-
-
-def assert_helpful(exc: Exception, phase: str) -> None:
-    """The error names the phase, gives advice, the console tail and an existing log."""
-    assert exc.phase == phase, f"expected phase {phase}, got {exc.phase}: {exc}"
-    assert exc.advice, exc
-    assert exc.console_tail and len(exc.console_tail.splitlines()) >= 5, exc
-    assert exc.log_path is not None and exc.log_path.is_file(), exc
-    text = str(exc)
-    assert f"[phase {phase}]" in text and "What to check:" in text and "Console tail:" in text
+from tests.helpers import ENV, assert_helpful, env_variant
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +56,8 @@ def test_no_crashkernel_fails_in_armed_phase(tmp_path, own_run_dir):
 def test_trigger_that_does_not_crash_times_out_and_board_recovers(sysrq_session):
     session, _ = sysrq_session
     kdump = session.for_test(session.artifacts_root / "noop")
-    started = time.monotonic()
     with pytest.raises(PhaseTimeout) as info:
         kdump.trigger_crash(Trigger(name="noop", command="true", timeout=3))
-    assert time.monotonic() - started < 30
     assert_helpful(info.value, "trigger")
     assert "returned (exit 0)" in info.value.message
     # the board is still usable: the next command finds the shell again

@@ -221,9 +221,8 @@ def test_second_call_is_cached(built: tuple[Path, str, Path, float],
     cache, release, ko, _ = built
     monkeypatch.setattr(crashmod.debian, "Apt", _no_apt)
     monkeypatch.setattr(crashmod, "_build", _no_apt)
-    started = time.monotonic()
+    # neither apt nor the compiler may run: both raise if called
     assert crashmod.build_module(release, cache=cache) == ko
-    assert time.monotonic() - started < 0.5
 
 
 def test_bad_source_shows_the_compiler_error(built: tuple[Path, str, Path, float],

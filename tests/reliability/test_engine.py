@@ -1,0 +1,203 @@
+"""Faults around the engine and the plugin, on the real QEMU board: board commands that time out
+or lose the board, crash text that is no crash, a second crash in one test, a run stopped by
+SIGTERM or SIGKILL. Each would have failed before its fix (issue 15, items 4, 5, 8, 9, 12, 13).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.drivers.environment import open_session
+from pytest_kdump.errors import BoardDied, PhaseTimeout
+from pytest_kdump.session import KdumpSession
+from tests.helpers import DATA, ENV, assert_helpful
+
+pytestmark = pytest.mark.qemu
+
+# A real kernel BUG report (x86_64, 6.1), its lines written to the kernel log through
+# /dev/kmsg: the kernel prints them on the console with fresh timestamps and lives on, as
+# after a non-fatal oops (panic_on_oops=0).
+_REPORT = (DATA / "reports" / "x86_64" / "kernel-bug-not-fatal").read_text()
+OOPS_LINES = [line.split("] ", 1)[1] for line in _REPORT.split("\n\n", 1)[1].splitlines()
+              if line.startswith("[")]
+INJECT_OOPS = "; ".join(f"echo {shlex.quote('<1>' + line)} > /dev/kmsg" for line in OOPS_LINES)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KdumpSession]:
+    """One QEMU board for this module, with its own dump disk."""
+    base = tmp_path_factory.mktemp("engine")
+    old = os.environ.get("LG_KDUMP_RUN")
+    os.environ["LG_KDUMP_RUN"] = str(base)
+    try:
+        env, kdump_session = open_session(ENV, base / "artifacts")
+    finally:
+        if old is None:
+            del os.environ["LG_KDUMP_RUN"]
+        else:
+            os.environ["LG_KDUMP_RUN"] = old
+    yield kdump_session
+    kdump_session.close()
+    env.cleanup()
+
+
+def test_run_timeout_names_the_phase_and_is_recorded(session: KdumpSession) -> None:
+    kdump = session.for_test(session.artifacts_root / "run-timeout")
+    with pytest.raises(PhaseTimeout) as info:
+        kdump.run("sleep 30", timeout=2)
+    assert_helpful(info.value, "run")
+    assert "'sleep 30' did not finish within 2 s" in info.value.message
+    record = kdump.finish("failed", 1.0)
+    assert record["error"]["phase"] == "run", record["error"]
+    assert json.loads((kdump.artifacts / "kdump.json").read_text())["error"]["type"] == \
+        "PhaseTimeout"
+    # the board is usable again: the engine finds its shell (or boots it)
+    assert session.for_test(session.artifacts_root / "after").run("echo back") == "back"
+
+
+def test_board_lost_during_a_command_is_board_died(session: KdumpSession) -> None:
+    kdump = session.for_test(session.artifacts_root / "board-lost")
+    kdump.run("true")
+    qemu = session.engine.board.qemu._child
+    killer = threading.Timer(3.0, qemu.kill)
+    killer.start()
+    try:
+        with pytest.raises(BoardDied) as info:
+            kdump.run("sleep 60", timeout=120)
+    finally:
+        killer.cancel()
+    assert info.value.phase == "run" and "QEMU exited" in info.value.message, info.value
+    assert kdump.finish("failed", 1.0)["error"]["type"] == "BoardDied"
+    assert session.for_test(session.artifacts_root / "reboot").run("echo back") == "back"
+
+
+def test_crash_text_in_command_output_is_no_crash(session: KdumpSession) -> None:
+    engine = session.engine
+    first = session.for_test(session.artifacts_root / "live-oops")
+    mark = len(engine.seen)
+    first.run(INJECT_OOPS)  # the kernel prints a BUG report and lives on
+    engine.settle_detection()
+    live = engine.unexpected_since(mark)
+    assert [s.record.kind for s in live] == ["bug"], engine.seen[mark:]
+    assert first.collect_unexpected(live) is None  # survived: no dump to wait for
+
+    second = session.for_test(session.artifacts_root / "dmesg")
+    mark = len(engine.seen)
+    out = second.run("dmesg")
+    assert "kernel BUG at drivers/foo.c:42!" in out
+    assert second.run("echo 'Oops: 0000 [#1] PREEMPT SMP NOPTI'") == \
+        "Oops: 0000 [#1] PREEMPT SMP NOPTI"
+    engine.settle_detection()
+    assert engine.unexpected_since(mark) == [], engine.seen[mark:]
+    assert engine.state.value == "shell"
+    warnings = second.finish("passed", 1.0)["warnings"]
+    assert any("kernel BUG at drivers/foo.c:42!" in w for w in warnings), warnings
+
+    third = session.for_test(session.artifacts_root / "next")
+    third.run("true")
+    assert third.finish("passed", 1.0)["warnings"] == []  # not the last test's warnings
+
+
+def test_second_crash_in_one_test_has_its_own_folder(session: KdumpSession) -> None:
+    kdump = session.for_test(session.artifacts_root / "two-crashes")
+    first = kdump.trigger_crash("sysrq", backend="drgn")
+    second = kdump.trigger_crash("init-exit", backend="drgn")
+    assert first.vmcore == kdump.artifacts / "vmcore"
+    assert second.vmcore == kdump.artifacts / "crash-2" / "vmcore"
+    assert second.vmcore.stat().st_size > 1 << 20
+    assert (kdump.artifacts / "crash-2" / "vmcore-dmesg.txt").is_file()
+    record = kdump.finish("passed", 1.0)
+    assert [c["trigger"] for c in record["crashes"]] == ["sysrq", "init-exit"], record
+
+
+# -- a whole run stopped from outside ------------------------------------------------------------
+
+LONG_TEST = '''
+def test_long(kdump):
+    kdump.run("echo STARTED-$((6*7))")
+    kdump.run("sleep 300", timeout=400)
+'''
+
+
+def _start_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """pytest in a child process on a test that waits on the board for minutes; returns it,
+    its artifact folder and its run folder (which QEMU's command line names)."""
+    (tmp_path / "test_long.py").write_text(LONG_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    env = dict(os.environ, LG_KDUMP_RUN=str(run), PYTHONPATH=str(Path.cwd()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
+         "no:cacheprovider", "--lg-env", str(ENV), "--kdump-artifacts", str(tmp_path / "art"),
+         str(tmp_path / "test_long.py")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, tmp_path / "art", run
+
+
+def _wait_for(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.5)
+
+
+def _qemu_of(run: Path) -> list[int]:
+    """QEMU processes whose command line names the run folder (its dump disk)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and str(run).encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_run_records_interrupted_and_leaves_no_qemu(tmp_path: Path, sig: int) -> None:
+    proc, art, run = _start_run(tmp_path)
+    log = art / "test_long.py_test_long" / "console.log"
+    try:
+        _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
+                  "the test reached its long command")
+        assert _qemu_of(run)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode(errors="replace")
+    record = json.loads((log.parent / "kdump.json").read_text())
+    assert record["outcome"] == "interrupted", text[-3000:]
+    assert "STARTED-42" in log.read_text()
+    _wait_for(lambda: not _qemu_of(run), 10, "QEMU gone after the run")
+
+
+def test_killed_run_leaves_no_qemu(tmp_path: Path) -> None:
+    proc, art, run = _start_run(tmp_path)
+    log = art / "test_long.py_test_long" / "console.log"
+    try:
+        _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
+                  "the test reached its long command")
+        assert _qemu_of(run)
+        proc.kill()  # SIGKILL: no teardown at all
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _wait_for(lambda: not _qemu_of(run), 20, "QEMU gone after pytest was killed")
