@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--script", type=Path, metavar="FILE",
                     help="crash command file (one command per line) run on every dump after "
                          "the summary; outputs printed and saved")
+    an.add_argument("--allow-shell", action="store_true",
+                    help="let the script's crash commands run host shell commands (pipes such "
+                         "as 'log | tail', '!cmd', '> file'); refused by default")
     an.add_argument("--backend", choices=analysis.BACKENDS, default="crash",
                     help="crash (default) or drgn (pip install 'pytest-kdump[drgn]')")
     an.add_argument("--crash", metavar="PATH", help="crash binary (default: the installed one)")
@@ -208,7 +211,8 @@ def _analyze_one(crash: CrashTool | None, args: argparse.Namespace, vmcore: Path
                         timeout=args.timeout, backend=args.backend,
                         start_timeout=args.start_timeout) as pending:
         result = pending.result()
-        script = pending.process.run_script(args.script) if args.script else None
+        script = (pending.process.run_script(args.script, allow_shell=args.allow_shell)
+                  if args.script else None)
     return result, script
 
 

@@ -64,9 +64,12 @@ class Crash:
         warnings.warn("Crash.session is now Crash.process", DeprecationWarning, stacklevel=2)
         return self.process
 
-    def run(self, command: str, timeout: float | None = None) -> str:
-        """Raw output of one crash command on this dump (same crash process each time)."""
-        return self.process.run(command, timeout)
+    def run(self, command: str, timeout: float | None = None, *,
+            allow_shell: bool | None = None) -> str:
+        """Raw output of one crash command on this dump (same crash process each time).
+        Commands that would run a host shell (``log | tail``, ``!cmd``, ``> file``) are
+        refused unless ``allow_shell``: filter the output in Python instead."""
+        return self.process.run(command, timeout, allow_shell=allow_shell)
 
     def close(self) -> None:
         if self._process is not None:

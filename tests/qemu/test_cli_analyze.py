@@ -77,3 +77,19 @@ def test_extra_commands_come_with_the_summary(real_dumps):
     proc = cli("analyze", str(sysrq.vmlinux), str(sysrq.vmcore), "--commands", "kmem -i",
                "--backend", "drgn")
     assert proc.returncode == 2 and "use it with --backend crash" in proc.stderr
+
+
+def test_script_pipes_are_refused_unless_allowed(real_dumps, tmp_path):
+    sysrq = real_dumps["sysrq"]
+    script = tmp_path / "pipe.crash"
+    script.write_text("log | grep -c sysrq\n")
+    refused = cli("analyze", str(sysrq.vmlinux), str(sysrq.vmcore), "--script", str(script),
+                  "--json")
+    (record,) = [json.loads(line) for line in refused.stdout.splitlines()]
+    (line,) = record["script"]
+    assert line["error"] and "shell" in line["error"] and not line["output"], line
+    allowed = cli("analyze", str(sysrq.vmlinux), str(sysrq.vmcore), "--script", str(script),
+                  "--json", "--allow-shell")
+    (record,) = [json.loads(line) for line in allowed.stdout.splitlines()]
+    (line,) = record["script"]
+    assert line["error"] is None and int(line["output"]) >= 1, line

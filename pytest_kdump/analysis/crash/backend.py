@@ -17,14 +17,17 @@ DEFAULT_COMMANDS = ("sys", "bt", "ps", "log", "mod")
 def from_process(process: CrashProcess, commands: list[str] | tuple[str, ...] = ()
                  ) -> Analysis:
     """Run ``sys, bt, ps, log, mod`` and the extra ``commands`` in an open crash process and
-    build the :class:`Analysis`; every command's raw text is in ``outputs``."""
+    build the :class:`Analysis`; every command's raw text is in ``outputs``. An extra command
+    that would escape to a shell is refused before any runs (the process's ``allow_shell``
+    decides)."""
+    process.check_commands(commands)
     process.wait_ready()
     outputs = {c: process.run(c) for c in dict.fromkeys([*DEFAULT_COMMANDS, *commands])}
     sysinfo = cp.parse_sys(outputs["sys"])
     if not sysinfo.release:
         raise AnalysisError(f"crash's 'sys' on {process.vmcore.name} shows no kernel release: "
                             f"{cp.command_error('sys', outputs['sys']) or outputs['sys'][:200]!r}",
-                            phase="analysis", advice="see crash-process.txt in the artifacts")
+                            phase="analysis", advice="see crash-session.txt in the artifacts")
     traces = cp.parse_bt(outputs["bt"])
     trace = traces[0] if traces else None
     tasks = cp.parse_ps(outputs["ps"])

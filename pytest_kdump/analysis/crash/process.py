@@ -1,10 +1,18 @@
 """One ``crash`` process per dump, kept at its prompt: any number of commands, one start-up.
 
 crash reads commands on a pipe (FACTS: ``-i FILE`` misplaces piped output) and prints no prompt
-there, so each command is followed by ``echo <marker>``; the output ends where the marker
-appears. Every wait is bounded; a command that does not finish kills the process. The
-transcript of the whole process goes to ``crash-session.txt`` and each command's output to
+there, so each command is followed by ``echo`` and ``echo <marker>``; the output ends at the
+line that is the marker (the bare ``echo`` starts that line even after output without a final
+newline). The marker holds a random token per process: a dump's kernel log cannot forge it.
+Every wait is bounded; a command that does not finish kills the process. The transcript of the
+whole process goes to ``crash-session.txt`` and each command's output to
 ``crash-NN-<command>.txt`` in the artifact folder.
+
+crash runs in a controlled place: no ``.crashrc`` (``--no_crashrc``), a private empty folder as
+working directory, HOME and TMPDIR (no ``.gdbinit`` either), and an environment of PATH and a C
+locale only (plus what the caller passes in ``env``). Commands that would run something outside
+crash (``!cmd``, ``| cmd``, ``> file``, ``echo``...: see :func:`shell_escape`) are refused
+unless the caller allows them (``allow_shell``).
 
     with CrashProcess(tool, vmlinux, vmcore, out_dir=folder) as s:
         s.sys().panic_message, s.bt().frames, s.run("kmem -i")
@@ -14,10 +22,15 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import select
+import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 import weakref
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,8 +40,26 @@ from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import AnalysisError, CrashCommandError, ToolError
 from pytest_kdump.vmcore import check_inputs
 
-_MARK = "@@PYTEST-KDUMP-{}@@"
+_MARK = "@@PYTEST-KDUMP-{token}-{index}@@"
 _MAX_OUTPUT = 256 << 20  # a command printing more than this is stopped
+# crash reads a line of at most 1498 characters (fgets into BUFSIZE-1): the rest of a longer
+# line would run as a command of its own, unchecked
+MAX_COMMAND = 1497
+
+# Commands crash does not know and hands to /bin/sh with their arguments (main.c,
+# is_external_command): `echo $(...)` runs anything.
+_EXTERNAL = frozenset({"vi", "pwd", "grep", "cat", "more", "less", "echo", "ls", "clear"})
+# gdb commands (``gdb CMD``) that run shell commands, scripts or other commands; gdb also
+# takes any unique prefix of three letters or more, and these aliases
+_GDB_RUNNERS = ("shell", "pipe", "make", "python", "python-interactive", "guile", "guile-repl",
+                "source", "eval", "with", "alias", "faas", "taas", "tfaas")
+_GDB_RUNNER_ALIASES = frozenset({"!", "|", "sh", "py", "pi", "gu", "gr", "w"})
+# crash's built-in aliases that name another command (cmdline.c, alias_init)
+_BUILTIN_ALIASES = {"g": "gdb", "for": "foreach", "quit": "q"}
+SHELL_ADVICE = ("if the test means it, allow it: run(command, allow_shell=True) or "
+                "CrashProcess(..., allow_shell=True); filter output in Python instead of a "
+                "pipe (run('log').splitlines()[-40:]); a comparison goes in parentheses: "
+                "p (jiffies > 0)")
 
 MISMATCH_ADVICE = ("the vmlinux does not match the kernel that wrote the vmcore: use the debug "
                    "vmlinux of exactly that kernel build (linux-image-<release>-dbg)")
@@ -57,6 +88,84 @@ STARTUP_PROBLEMS = [
 ]
 
 
+class ShellEscapeRefused(CrashCommandError):
+    """A crash command that would run something outside crash, refused (``allow_shell``)."""
+
+
+def shell_escape(command: str, aliases: Mapping[str, str] | None = None) -> str | None:
+    """Why the crash command line ``command`` runs something outside crash, or None.
+
+    Follows crash's own parsing: ``!`` and ``|`` outside parentheses and quotes hand the line
+    to /bin/sh, ``>`` (not ``->``) opens a file; commands crash does not know (``echo``,
+    ``ls``, ``cat``...) run through /bin/sh; ``< FILE`` runs the crash commands of a file,
+    ``extend`` loads a library; ``gdb`` passes commands such as ``shell``, ``pipe``, ``python``
+    or ``eval`` to gdb. An alias is checked as what it expands to (``aliases``: those the
+    caller defined, name -> text), and so is the text of a new ``alias``.
+    """
+    known = {**_BUILTIN_ALIASES, **(aliases or {})}
+    line = command.strip()
+    for _ in range(8):  # crash substitutes the first word; follow a few levels
+        first, _, rest = line.partition(" ")
+        if first not in known:
+            break
+        line = f"{known[first]} {rest}".strip()
+    if not line:
+        return None
+    if line.startswith("<"):
+        return "'<' runs the crash commands of a file, unchecked"
+    words = line.split()
+    if words[0] in _EXTERNAL:
+        return f"crash runs {words[0]!r} through /bin/sh"
+    if words[0] == "extend":
+        return "'extend' loads a shared library into crash"
+    if why := _redirection(line):
+        return why
+    if words[0] == "alias" and len(words) > 2:
+        try:
+            body = " ".join(shlex.split(line)[2:])
+        except ValueError:
+            return "the alias's quotes do not pair up, so its text cannot be checked"
+        if why := shell_escape(body, aliases):
+            return f"the alias runs {body!r}: {why}"
+    if words[0] == "gdb" and len(words) > 1:
+        sub = words[1]
+        if (sub in _GDB_RUNNER_ALIASES or (len(sub) >= 3 and any(n.startswith(sub)
+                                                                  for n in _GDB_RUNNERS))
+                or (sub in ("frame", "f", "thread", "t") and words[2:3] == ["apply"])):
+            return f"gdb's {sub!r} runs shell commands, scripts or other commands"
+    return None
+
+
+def _redirection(line: str) -> str | None:
+    """crash's setup_redirect(): the first ``|``, ``!`` or ``>`` it acts on, as a reason."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(line):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "'" and quote != '"':
+            quote = "" if quote else "'"
+        elif ch == '"' and quote != "'":
+            quote = "" if quote else '"'
+        if depth or quote:
+            continue
+        if ch == "|":
+            return "'|' pipes the output into a shell command"
+        if ch == "!":
+            return "'!' runs a shell command"
+        if ch == ">" and not (i and line[i - 1] == "-"):
+            return "'>' writes the output to a file"
+    return None
+
+
+def clean_environment(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """crash's environment: PATH (for allowed pipes), a C locale, ``home`` as HOME and TMPDIR;
+    nothing else of the caller's (no CRASHPAGER, CRASH_EXTENSIONS, EDITOR, LD_PRELOAD...)
+    unless ``extra`` names it."""
+    env = {"PATH": os.environ.get("PATH") or os.defpath, "HOME": str(home),
+           "TMPDIR": str(home), "LC_ALL": "C", "LANG": "C", "TERM": "dumb"}
+    env.update(extra or {})
+    return env
+
+
 @dataclass(frozen=True)
 class CommandOutput:
     """One command of a script and what crash printed for it."""
@@ -74,16 +183,23 @@ class CrashProcess:
     The process starts at once (crash loads the vmlinux while the caller does other work);
     the first command, or :meth:`wait_ready`, waits for it. ``startup`` holds what crash
     printed before its first prompt, ``warnings`` its ``WARNING:`` lines.
+
+    ``allow_shell`` lets every command run things outside crash (:func:`shell_escape`); each
+    call can also allow it alone. ``env`` adds variables to crash's clean environment (e.g.
+    ``CRASH_MODULE_PATH``).
     """
 
     def __init__(self, crash: CrashTool, vmlinux: Path | str, vmcore: Path | str, *,
                  out_dir: Path | None = None, start_timeout: float = 300.0,
-                 command_timeout: float = 120.0) -> None:
+                 command_timeout: float = 120.0, allow_shell: bool = False,
+                 env: Mapping[str, str] | None = None) -> None:
         self.crash, self.vmlinux, self.vmcore = crash, Path(vmlinux), Path(vmcore)
         self.vmcore_info = check_inputs(self.vmlinux, self.vmcore)
         self.out_dir = out_dir
         self.start_timeout = start_timeout
         self.command_timeout = command_timeout
+        self.allow_shell = allow_shell
+        self._aliases: dict[str, str] = {}  # the aliases this process's commands defined
         self.startup = ""
         self.warnings: list[str] = []
         self.start_seconds = 0.0
@@ -92,18 +208,23 @@ class CrashProcess:
         self._ready = False
         self._closed = False
         self._buf = bytearray()
+        self._token = _new_token()
         self.started_at = time.monotonic()
-        argv = [*crash.argv, "-s", str(self.vmlinux), str(self.vmcore)]
+        # an empty folder of its own: working directory, HOME and TMPDIR (no start-up files)
+        self.workdir = Path(tempfile.mkdtemp(prefix="pytest-kdump-crash-"))
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, bufsize=0)
+            self.proc = subprocess.Popen(crash.command(self.vmlinux, self.vmcore),
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, bufsize=0, cwd=self.workdir,
+                                         env=clean_environment(self.workdir, env))
         except OSError as exc:
+            shutil.rmtree(self.workdir, ignore_errors=True)
             raise ToolError(f"cannot run {crash}: {exc}", phase="analysis",
                             advice="run `pytest-kdump setup-crash`, or give --kdump-crash the "
                                    "path of a runnable crash") from None
         # a process nobody closes must not leave crash (~400 MB) running until Python exits
-        self._finalizer = weakref.finalize(self, _kill_process, self.proc)
-        self._write(f"echo {self._mark()}\n")
+        self._finalizer = weakref.finalize(self, _kill_process, self.proc, self.workdir)
+        self._write(f"echo\necho {self._mark()}\n")
 
     # -- lifecycle -------------------------------------------------------------------------
     def wait_ready(self) -> CrashProcess:
@@ -160,19 +281,28 @@ class CrashProcess:
                                 "ends with close() or when a command times out)")
 
     # -- commands --------------------------------------------------------------------------
-    def run(self, command: str, timeout: float | None = None) -> str:
-        """Run one crash command and return its raw output (errors included as text)."""
+    def run(self, command: str, timeout: float | None = None, *,
+            allow_shell: bool | None = None) -> str:
+        """Run one crash command and return its raw output (errors included as text).
+
+        A command that would run something outside crash raises :class:`ShellEscapeRefused`
+        unless ``allow_shell`` (default: the process's ``allow_shell``) is true."""
         command = command.strip()
         if not command or "\n" in command:
             raise ValueError(f"one crash command per call, got {command!r}")
+        if len(command.encode()) > MAX_COMMAND:
+            raise ValueError(f"crash reads at most {MAX_COMMAND} characters per command line, "
+                             f"got {len(command.encode())}: the rest would run as a command "
+                             "of its own")
         if _is_exit(command):
             raise ValueError("use close() to end the crash process")
+        self._refuse(command, allow_shell, self._aliases)
         self.wait_ready()
         self._check_open()
         index = self._count
         self._count += 1
-        self._write(f"{command}\necho {_MARK.format(index)}\n")
-        text, ok = self._read_until(_MARK.format(index), timeout or self.command_timeout,
+        self._write(f"{command}\necho\necho {self._mark(index)}\n")
+        text, ok = self._read_until(self._mark(index), timeout or self.command_timeout,
                                     command)
         self._transcript(f"crash> {command}\n{text}")
         self._save(self.commands_run, command, text)
@@ -184,9 +314,10 @@ class CrashProcess:
                                        "crash-session.txt; try a newer crash")
         return text
 
-    def check(self, command: str, timeout: float | None = None) -> str:
+    def check(self, command: str, timeout: float | None = None, *,
+              allow_shell: bool | None = None) -> str:
         """Like :meth:`run`, but a crash error message raises :class:`CrashCommandError`."""
-        text = self.run(command, timeout)
+        text = self.run(command, timeout, allow_shell=allow_shell)
         error = cp.command_error(command, text)
         if error:
             raise CrashCommandError(f"crash {command!r}: {error}", command=command,
@@ -195,12 +326,22 @@ class CrashProcess:
                                            "address) against this kernel")
         return text
 
-    def run_script(self, script: Path | str) -> list[CommandOutput]:
+    def check_commands(self, commands: Iterable[str], *,
+                       allow_shell: bool | None = None) -> None:
+        """Refuse, before any runs, the first of ``commands`` that :meth:`run` would refuse
+        (:class:`ShellEscapeRefused`)."""
+        aliases = dict(self._aliases)
+        for command in commands:
+            self._refuse(command.strip(), allow_shell, aliases)
+
+    def run_script(self, script: Path | str, *,
+                   allow_shell: bool | None = None) -> list[CommandOutput]:
         """Run a crash command file (one command per line; ``#`` comments, blank lines and a
         final ``exit``/``q`` are skipped) and return each command's output.
 
-        A command crash reports an error for has it in ``error``; one that ends the process
-        (timeout, crash died) is the last result, with ``fatal`` set."""
+        A command crash reports an error for has it in ``error``, and so has one refused as a
+        shell escape (``allow_shell`` as in :meth:`run`); one that ends the process (timeout,
+        crash died) is the last result, with ``fatal`` set."""
         path = Path(script)
         if not path.is_file():
             raise AnalysisError(f"crash script not found: {path}", phase="analysis",
@@ -214,7 +355,13 @@ class CrashProcess:
                 break
             started = time.monotonic()
             try:
-                text = self.run(command)
+                text = self.run(command, allow_shell=allow_shell)
+            except ShellEscapeRefused as exc:  # not sent to crash: the process goes on
+                results.append(CommandOutput(command, "", exc.message))
+                continue
+            except ValueError as exc:  # a line too long for crash: not sent either
+                results.append(CommandOutput(command, "", str(exc)))
+                continue
             except AnalysisError as exc:
                 results.append(CommandOutput(command, "", exc.message,
                                              round(time.monotonic() - started, 3), fatal=True))
@@ -286,8 +433,23 @@ class CrashProcess:
         return cp.parse_rd(self.check(f"rd {_addr(address)} {count}"))
 
     # -- internals -------------------------------------------------------------------------
-    def _mark(self) -> str:
-        return _MARK.format(self._count)
+    def _mark(self, index: int | None = None) -> str:
+        return _MARK.format(token=self._token, index=self._count if index is None else index)
+
+    def _refuse(self, command: str, allow_shell: bool | None, aliases: dict[str, str]) -> None:
+        """Raise :class:`ShellEscapeRefused` if ``command`` runs something outside crash and
+        that is not allowed; add the alias it defines to ``aliases``."""
+        why = shell_escape(command, aliases)
+        if why and not (self.allow_shell if allow_shell is None else allow_shell):
+            self._transcript(f"# REFUSED: {command} ({why})")
+            raise ShellEscapeRefused(f"crash command {command!r} refused: {why}",
+                                     command=command, phase="analysis", advice=SHELL_ADVICE)
+        words = command.split(None, 2)
+        if words and words[0] == "alias" and len(words) == 3:
+            try:
+                aliases[words[1]] = " ".join(shlex.split(words[2]))
+            except ValueError:  # refused above unless allowed: crash's own reading applies
+                aliases[words[1]] = words[2]
 
     def _write(self, text: str) -> None:
         try:
@@ -297,8 +459,9 @@ class CrashProcess:
             pass  # crash has exited: the read that follows sees EOF and says why
 
     def _read_until(self, mark: str, timeout: float, what: str) -> tuple[str, bool]:
-        """Read crash's output up to the line ``mark``; (text, False) if crash exited first."""
-        needle = (mark + "\n").encode()
+        """Read crash's output up to the line ``mark``, which the bare ``echo`` before it
+        starts with a newline (not part of the text); (text, False) if crash exited first."""
+        needle = ("\n" + mark + "\n").encode()
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         searched = 0  # the buffer before this offset holds no marker
@@ -316,8 +479,8 @@ class CrashProcess:
                 tail = bytes(self._buf[-4096:]).decode(errors="replace")
                 if left > 0:
                     why = (f"crash {phase} printed more than {_MAX_OUTPUT >> 20} MB",
-                           "narrow the command (a PID, a count, '| tail'); is this binary "
-                           "really crash?")
+                           "narrow the command (a PID, a count; '| tail' with "
+                           "allow_shell=True); is this binary really crash?")
                 elif what == "start":
                     why = (f"crash start-up did not finish within {timeout:g} s",
                            "a crash too old for this kernel can loop; a huge dump on a slow "
@@ -347,7 +510,7 @@ class CrashProcess:
         found = None
         if m := _BAD_FILE.search(text):
             named = Path(m.group(1))
-            if named == self.vmcore:
+            if named in (self.vmcore, Path(os.path.abspath(self.vmcore))):
                 found = (m.group(0), "crash cannot read this vmcore: " + VMCORE_ADVICE)
             else:
                 found = (m.group(0), f"{named} is not a vmlinux crash can read: "
@@ -379,13 +542,19 @@ class CrashProcess:
         (self.out_dir / f"crash-{index:02d}-{name}.txt").write_text(text)
 
 
-def _kill_process(proc: subprocess.Popen) -> None:
+def _kill_process(proc: subprocess.Popen, workdir: Path) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
     for f in (proc.stdin, proc.stdout):
         if f:
             f.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _new_token() -> str:
+    """The secret part of a process's end-of-command markers."""
+    return secrets.token_hex(16)
 
 
 def _is_exit(command: str) -> bool:

@@ -39,9 +39,14 @@ _SETUP_ADVICE = "run `pytest-kdump setup-crash` (or the set-up script) to instal
 _MAX_PACKAGES = 20
 
 
+# Options for every crash pytest-kdump starts: silent (no banner), no ~/.crashrc or ./.crashrc
+# (they can run shell escapes, and a `set radix 16` there breaks the parsers), no pager.
+SESSION_OPTIONS = ("-s", "--no_crashrc", "--no_scroll")
+
+
 @dataclass(frozen=True)
 class CrashTool:
-    """A runnable crash: ``[*argv, "-s", vmlinux, vmcore]`` starts a crash process."""
+    """A runnable crash: :meth:`command` is the argv of a crash process on a dump."""
 
     argv: tuple[str, ...]
     version: str
@@ -49,6 +54,16 @@ class CrashTool:
 
     def __str__(self) -> str:
         return f"crash {self.version} ({self.source})"
+
+    def command(self, vmlinux: Path, vmcore: Path) -> list[str]:
+        """The argv of a crash process on ``vmlinux`` + ``vmcore`` that reads no start-up file.
+
+        Every path is absolute, so the process may run in any working directory."""
+        first, *rest = self.argv
+        if "/" in first:  # a command name stays as it is: PATH finds it
+            first = os.path.abspath(first)
+        return [first, *rest, *SESSION_OPTIONS, os.path.abspath(vmlinux),
+                os.path.abspath(vmcore)]
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -311,6 +326,7 @@ def find_crash(explicit: str | None, cache_dir: Path) -> CrashTool:
             raise ToolError(f"crash {explicit!r} not found or not executable", phase="analysis",
                             advice="give the path of a runnable crash, or drop the option to "
                                    f"use the cached one ({_SETUP_ADVICE})")
+        path = os.path.abspath(path)  # crash processes run in a folder of their own
         return CrashTool(argv=(path,), version=crash_version((path,)), source="explicit")
     tool = installed_crash(cache_dir)
     if tool:

@@ -30,7 +30,8 @@ def main() -> None:
     tool = find_crash(sys.argv[4] if len(sys.argv) > 4 else None, cache_dir())
     out = Path(__file__).parent / name
     out.mkdir(parents=True, exist_ok=True)
-    with CrashProcess(tool, vmlinux, Path(dump) / "vmcore") as session:
+    # allow_shell: the list records a piped command ("log -T | tail -3") on purpose
+    with CrashProcess(tool, vmlinux, Path(dump) / "vmcore", allow_shell=True) as session:
         bt = session.run("bt")
         task = re.search(r"TASK: ([0-9a-f]+)", bt).group(1)
         exc = re.search(r"\[exception RIP: (\w+)", bt)

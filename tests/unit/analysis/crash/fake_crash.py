@@ -5,9 +5,13 @@ timeouts, errors). It answers on stdin like ``crash -s VMLINUX VMCORE`` does, wi
 FAKE_CRASH selects the start-up: ok (default), mismatch (crash's version warning, then goes
 on), bad-vmlinux / bad-vmcore ("not a supported file format" naming that file, exit 1),
 garbage (an unknown complaint, exit 3), slow (never reaches the prompt).
-Commands: echo TEXT, sys, p no_such_symbol, flood MB (MB of text), sleep S, die, exit.
+Commands: echo TEXT (CrashProcess's markers; crash runs echo through /bin/sh), say TEXT,
+replay FILE (prints the file as it is), environ (its argv, working directory and
+environment as JSON), sys, p no_such_symbol, flood MB (MB of text), sleep S,
+die, exit. ``FAKE_CRASH_SEEN=FILE`` appends every line read on stdin to FILE.
 """
 
+import json
 import os
 import sys
 import time
@@ -27,10 +31,20 @@ elif mode == "garbage":
 elif mode == "slow":
     time.sleep(60)
 out.flush()
+seen = os.environ.get("FAKE_CRASH_SEEN")
 for line in sys.stdin:
+    if seen:
+        with open(seen, "a") as f:
+            f.write(line)
     cmd, _, arg = line.strip().partition(" ")
-    if cmd == "echo":
+    if cmd in ("echo", "say"):
         out.write(arg + "\n")
+    elif cmd == "replay":
+        with open(arg) as f:
+            out.write(f.read())
+    elif cmd == "environ":
+        out.write(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)})
+                  + "\n")
     elif cmd == "sys":
         out.write("     RELEASE: 6.1.0-fake\n       PANIC: \"Kernel panic - not syncing: fake\"\n")
     elif cmd == "p":

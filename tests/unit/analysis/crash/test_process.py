@@ -5,7 +5,6 @@ same on real dumps is in tests/qemu/test_crash_process.py."""
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,28 +30,24 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def session(files, mode: str = "ok", **kw) -> CrashProcess:
-    os.environ["FAKE_CRASH"] = mode
-    try:
-        return CrashProcess(FAKE, *files, **kw)
-    finally:
-        del os.environ["FAKE_CRASH"]
+    return CrashProcess(FAKE, *files, env={"FAKE_CRASH": mode}, **kw)
 
 
 def test_outputs_are_split_per_command(files, tmp_path):
     with session(files, out_dir=tmp_path / "out") as s:
-        assert s.run("echo hello") == "hello\n"
+        assert s.run("say hello") == "hello\n"
         assert s.sys().panic_message == "fake"
-        assert s.run("echo @@PYTEST-KDUMP-99@@") == "@@PYTEST-KDUMP-99@@\n"  # not our marker
+        assert s.run("say @@PYTEST-KDUMP-99@@") == "@@PYTEST-KDUMP-99@@\n"  # not our marker
         assert s.commands_run == 3
     text = (tmp_path / "out" / "crash-session.txt").read_text()
-    assert "crash> echo hello\nhello\n" in text
-    assert (tmp_path / "out" / "crash-00-echo_hello.txt").read_text() == "hello\n"
+    assert "crash> say hello\nhello\n" in text
+    assert (tmp_path / "out" / "crash-00-say_hello.txt").read_text() == "hello\n"
 
 
 def test_big_output_comes_back_whole(files):
     with session(files, command_timeout=60) as s:
         text = s.run("flood 64")
-        assert len(text) == 64 << 20 and s.run("echo after") == "after\n"
+        assert len(text) == 64 << 20 and s.run("say after") == "after\n"
 
 
 def test_output_cap(files, monkeypatch):
@@ -69,7 +64,7 @@ def test_command_timeout_ends_the_session(files):
         s.run("sleep 30")
     assert not s.alive
     with pytest.raises(AnalysisError, match="the crash process on vmcore is closed"):
-        s.run("echo again")
+        s.run("say again")
 
 
 def test_use_after_close_is_clear(files):
@@ -94,11 +89,11 @@ def test_command_errors(files):
 
 def test_script_keeps_results_up_to_a_fatal_command(files, tmp_path):
     script = tmp_path / "s.crash"
-    script.write_text("# a comment\necho one\n\np nothing\nsleep 30\necho never\nexit\n")
+    script.write_text("# a comment\nsay one\n\np nothing\nsleep 30\nsay never\nexit\n")
     with session(files, command_timeout=0.5) as s:
         results = s.run_script(script)
     assert [(r.command, r.error is not None, r.fatal) for r in results] == [
-        ("echo one", False, False), ("p nothing", True, False), ("sleep 30", True, True)]
+        ("say one", False, False), ("p nothing", True, False), ("sleep 30", True, True)]
     assert "did not finish" in results[-1].error
 
 

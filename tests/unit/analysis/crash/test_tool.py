@@ -121,6 +121,18 @@ def test_explicit_crash(tmp_path: Path) -> None:
     assert tool == tool_mod.CrashTool(argv=(str(fake),), version="8.0.5", source="explicit")
 
 
+def test_explicit_crash_by_relative_path_runs_from_anywhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake_crash(tmp_path / "bin", "8.0.6")
+    monkeypatch.chdir(tmp_path)
+    tool = tool_mod.find_crash("bin/crash", tmp_path / "cache")
+    assert tool.argv == (str(fake),)  # crash processes run in a folder of their own
+    argv = tool.command(Path("vmlinux"), Path("dump/vmcore"))
+    assert argv == [str(fake), *tool_mod.SESSION_OPTIONS, str(tmp_path / "vmlinux"),
+                    str(tmp_path / "dump" / "vmcore")]
+    assert "--no_crashrc" in argv
+
+
 def test_explicit_crash_missing_or_not_executable(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="not found or not executable"):
         tool_mod.find_crash(str(tmp_path / "nope"), tmp_path)
