@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_kdump import reaper
 from pytest_kdump.analysis.crash import parse as cp
 from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import AnalysisError, CrashCommandError, ToolError
@@ -217,6 +218,7 @@ class CrashProcess:
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, bufsize=0, cwd=self.workdir,
                                          env=clean_environment(self.workdir, env))
+            reaper.watch_popen(self.proc, "crash")  # killed even if pytest is
         except OSError as exc:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise ToolError(f"cannot run {crash}: {exc}", phase="analysis",
