@@ -9,10 +9,20 @@ import pexpect
 from pexpect.spawnbase import SpawnBase
 
 from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture
+from pytest_kdump.errors import CaptureError
 
 
 class ConsoleSpawn(SpawnBase):
-    """A pexpect spawn over a :class:`ConsoleCapture` stream; writes go to ``write``."""
+    """A pexpect spawn over a :class:`ConsoleCapture` stream; writes go to ``write``.
+
+    The console's end (the board went away) is an event at its place in the stream: a wait
+    that reaches it raises :class:`pexpect.EOF` once, and the bytes after it (the board came
+    back) go to the next wait. While the console is gone and nothing new came, every wait
+    raises EOF at once. If the capture's reader stopped on an error, or one of its listeners
+    failed, waits raise :class:`~pytest_kdump.errors.CaptureError`. If this spawn fell more
+    than ``capture.SUBSCRIBER_BYTES`` behind, the stream has a line saying how many bytes it
+    lost there (:attr:`lost` counts them).
+    """
 
     # pexpect searches a read's new text plus the window before it, but of a read longer than
     # the window only its last window: reads are kept below it so that no text goes unsearched
@@ -26,10 +36,15 @@ class ConsoleSpawn(SpawnBase):
                          encoding="utf-8", codec_errors="replace")
         self.capture = capture
         self._write = write
-        self._queue = capture.subscribe()
+        self._queue = capture.subscribe(strict=True)
         self.delayafterread = None
-        self._eof = False
+        self._eof = False  # the end of the stream was reached and not yet raised
         self._pending = b""  # received, not yet handed to pexpect
+
+    @property
+    def lost(self) -> int:
+        """Bytes this spawn lost because it fell too far behind (the logs have them)."""
+        return self._queue.dropped
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> str:
         if not self._pending:
@@ -39,48 +54,49 @@ class ConsoleSpawn(SpawnBase):
         return self._decoder.decode(data, final=False)
 
     def _receive(self, timeout: float | None) -> bytes:
-        """What is queued (waiting up to ``timeout`` for the first chunk); EOF once the
-        console closed and everything before it was read."""
+        """What is queued (waiting up to ``timeout`` for the first chunk), up to the next end
+        of stream; EOF when that end is reached, or at once while the console is gone."""
         if self._eof:
+            self._eof = False
             raise pexpect.EOF("console closed")
         if timeout == -1:
             timeout = self.timeout
         try:
-            chunk = self._queue.get(timeout=timeout if timeout is not None else 1e6)
+            chunk = self._queue.get_nowait()
         except queue.Empty:
-            raise pexpect.TIMEOUT("no console output") from None
+            if self.capture.gone:  # and nothing came since
+                raise pexpect.EOF("console closed") from None
+            try:
+                chunk = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise pexpect.TIMEOUT("no console output") from None
+        if chunk is END_OF_STREAM:
+            raise pexpect.EOF("console closed")
         parts = [chunk]
-        size = len(chunk) if chunk is not END_OF_STREAM else 0
+        size = len(chunk)
         while size < self.READ_LIMIT:  # take what is already queued in one go
             try:
                 item = self._queue.get_nowait()
-            except queue.Empty:
+            except (queue.Empty, CaptureError):  # a failure is raised by the next read
+                break
+            if item is END_OF_STREAM:
+                self._eof = True  # raised by the next read, after these bytes
                 break
             parts.append(item)
-            if item is END_OF_STREAM:
-                break
             size += len(item)
-        if END_OF_STREAM in parts:
-            parts = parts[:parts.index(END_OF_STREAM)]
-            self._eof = True
-            if not parts:
-                raise pexpect.EOF("console closed")
         return b"".join(parts)
 
     def reset_eof(self) -> None:
-        """Accept input again after the board came back (power-on after EOF)."""
+        """Forget an end of stream not yet raised (the board is being powered on again)."""
         self._eof = False
 
     def drain(self) -> None:
-        """Forget what was received and not yet matched (it stays in the logs)."""
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is END_OF_STREAM:
-                self._eof = True
+        """Forget what was received and not yet matched (it stays in the logs); an end of
+        stream among it is still raised by the next wait."""
+        if self._queue.clear():
+            self._eof = True
         self._pending = b""
+        self._decoder.reset()
         self._buffer = self.buffer_type()
         self._before = self.buffer_type()
 

@@ -30,7 +30,7 @@ from labgrid.driver.consoleexpectmixin import ConsoleExpectMixin
 from labgrid.factory import target_factory
 from labgrid.protocol import ConsoleProtocol
 
-from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture
+from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture, Subscription
 from pytest_kdump.drivers.board import LabgridBoard, make_board
 
 
@@ -56,7 +56,7 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
         super().__attrs_post_init__()
         self.capture: ConsoleCapture | None = None
         self.board: LabgridBoard | None = None
-        self._queue: queue.SimpleQueue | None = None
+        self._queue: Subscription | None = None
         self._pending = b""
 
     def on_activate(self) -> None:

@@ -42,7 +42,8 @@ class FakeSource:
         self.written += data
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Return once ``cond()`` is true; fail after ``timeout`` s (generous: the host is loaded)."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:

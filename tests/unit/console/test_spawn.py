@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pexpect
 import pytest
 
@@ -88,3 +90,31 @@ def test_nothing_unsearched_when_output_piles_up(spawn: ConsoleSpawn,
     spawn.expect(r"DUMP-OK size=(\d+)", timeout=2)
     assert spawn.match.group(1) == "123"
     spawn.expect_exact("reboot: Power down", timeout=2)
+
+
+@pytest.mark.parametrize("power_on", [False, True])
+def test_drain_keeps_the_end_of_the_console(source: FakeSource, tmp_path: Path,
+                                            power_on: bool) -> None:
+    """The board went away and came back while nobody waited: drain forgets the bytes but
+    the next wait still learns of the power cycle (EOF, once), unless reset_eof() (the
+    engine powers it on itself) says it does not matter."""
+    cap = ConsoleCapture(source.read, tmp_path, auto_resume=True)
+    spawn = ConsoleSpawn(cap, source.write, timeout=5)
+    try:
+        cap.resume()
+        source.feed(b"old\r\n")
+        source.vanish()
+        source.feed(b"new boot\r\n")
+        wait_for(lambda: cap.total_bytes == 15 and not cap.gone)
+        spawn.drain()
+        if power_on:
+            spawn.reset_eof()
+        else:
+            with pytest.raises(pexpect.EOF):
+                spawn.expect_exact("later", timeout=5)
+        source.feed(b"later\r\n")
+        spawn.expect_exact("later", timeout=5)
+        assert "new boot" not in spawn.before
+    finally:
+        spawn.close()
+        cap.close()
