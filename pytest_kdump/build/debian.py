@@ -7,13 +7,18 @@ packages of another release (trixie's crash) or architecture (arm64) can be fetc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pytest_kdump.arch import host_arch
 from pytest_kdump.errors import ToolError
@@ -201,19 +206,100 @@ class Apt:
         return [dest / p.filename for p in packages]
 
 
-def extract(deb: Path, dest: Path, members: list[str] | None = None) -> None:
-    """Unpack a .deb's files (or only ``members``, tar paths like ``./usr/bin/x``) into dest."""
+EXTRACT_TIMEOUT = 900.0
+"""Seconds an unpacking may take (the x86_64 debug kernel package takes 10-15 s)."""
+
+
+def extract(deb: Path, dest: Path, members: list[str] | None = None, *,
+            timeout: float = EXTRACT_TIMEOUT, phase: str = "image") -> None:
+    """Unpack a .deb's files (or only ``members``, tar paths like ``./usr/bin/x``) into dest.
+
+    Bounded by ``timeout`` seconds; on a timeout or a failure every process of the unpacking
+    is killed and a ToolError names the package and the step that failed.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    if not members:
-        _run(["dpkg-deb", "-x", str(deb), str(dest)], what=f"dpkg-deb -x {deb.name}")
-        return
-    fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    tar = subprocess.run(["tar", "-x", "-C", str(dest), *members], stdin=fsys.stdout,
-                         capture_output=True, text=True)
-    fsys.wait()
-    if tar.returncode != 0 or fsys.returncode != 0:
-        raise ToolError(f"cannot extract {members} from {deb.name}: {tar.stderr.strip()[-500:]}",
-                        phase="image", advice="delete the cached .deb and build again (--force)")
+    if members:
+        steps = [["dpkg-deb", "--fsys-tarfile", str(deb)],
+                 ["tar", "-x", "-C", str(dest), "--", *members]]
+    else:
+        steps = [["dpkg-deb", "-x", str(deb), str(dest)]]
+    what = ", ".join(members) if members else "the files"
+    for argv in steps:
+        if shutil.which(argv[0]) is None:
+            raise ToolError(f"{argv[0]} not found (needed to unpack {deb.name})", phase=phase,
+                            advice="this needs a Debian host with dpkg and tar")
+    with contextlib.ExitStack() as stack:
+        errs = [stack.enter_context(tempfile.TemporaryFile()) for _ in steps]
+        procs, late = _pipeline(steps, errs, time.monotonic() + timeout)
+        if late:
+            running = " and ".join(" ".join(steps[i][:2]) for i in late)
+            raise ToolError(
+                f"unpacking {what} of {deb.name} did not finish within {timeout:g} s "
+                f"({running} still running, killed)", phase=phase,
+                advice=f"check the host's disk (slow or full), or delete {deb} (it may be "
+                       "damaged or on a hung file system) and build again")
+        failed: dict[int, str] = {}  # step: its error output
+        for i, proc in enumerate(procs):
+            if proc.returncode != 0:
+                errs[i].seek(0)
+                failed[i] = errs[i].read().decode(errors="replace").strip()[-800:]
+        # blame the first step that failed on its own: a writer that got SIGPIPE (dpkg-deb
+        # says "Broken pipe") only saw its reader end early
+        broken = {i for i, text in failed.items()
+                  if procs[i].returncode == -signal.SIGPIPE or "Broken pipe" in text}
+        blamed = min(set(failed) - broken, default=min(failed, default=None))
+        if blamed is not None:
+            rc = procs[blamed].returncode
+            raise ToolError(
+                f"cannot unpack {what} of {deb.name}: {' '.join(steps[blamed][:2])} failed "
+                f"({_status(rc)}): {failed[blamed] or 'no error output'}", phase=phase,
+                advice=f"check free space and the file size limit (ulimit -f) in {dest}, or "
+                       f"delete {deb} (it may be damaged) and build again (--force)")
+
+
+def _status(rc: int) -> str:
+    """``exit 2`` or ``killed by SIGXFSZ``, from a Popen returncode."""
+    if rc >= 0:
+        return f"exit {rc}"
+    try:
+        return f"killed by {signal.Signals(-rc).name}"
+    except ValueError:
+        return f"killed by signal {-rc}"
+
+
+def _pipeline(steps: list[list[str]], errs: list[IO[bytes]],
+              deadline: float) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """Run ``steps`` as a shell pipeline (each one's stdout into the next one's stdin, the
+    last one's to /dev/null, stderr to ``errs``) until ``deadline``; return the processes
+    and the indexes of the steps still running at the deadline (killed). Whatever happens,
+    no process is left running."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        stdin: IO[bytes] | int = subprocess.DEVNULL
+        for argv, err in zip(steps, errs, strict=True):
+            last = argv is steps[-1]
+            # own process group: dpkg-deb forks decompressors, killed along with it
+            procs.append(subprocess.Popen(
+                argv, stdin=stdin, stderr=err, start_new_session=True,
+                stdout=subprocess.DEVNULL if last else subprocess.PIPE))
+            if not isinstance(stdin, int):
+                # close the parent's copy of the pipe: when the reader ends early, the writer
+                # gets SIGPIPE instead of blocking forever on a full pipe
+                stdin.close()
+            stdin = procs[-1].stdout or subprocess.DEVNULL
+        for proc in reversed(procs):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return procs, []
+    except subprocess.TimeoutExpired:
+        return procs, [i for i, proc in enumerate(procs) if proc.poll() is None]
+    finally:
+        for proc in procs:
+            # the group too: a step's children may outlive it (a finished step's group is
+            # empty, and its id is not reused while it has members)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
 
 
 def host_deb_arch() -> str:

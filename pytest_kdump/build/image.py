@@ -56,6 +56,7 @@ class GuestImage:
     packages: dict[str, str] = field(default_factory=dict)
     built_at: str = ""
     build_seconds: float = 0.0
+    builder: str = ""  # hash of the builder (its version and guest/init.sh) that made it
 
     @property
     def kernel(self) -> Path:
@@ -89,12 +90,13 @@ class GuestImage:
 
 
 def current_image(arch: str = "x86_64", cache: Path | None = None) -> GuestImage | None:
-    """The image last built for ``arch``, if it is complete."""
+    """The image last built for ``arch``, if it is complete and made by this builder (an
+    image made by an older pytest-kdump, e.g. with another guest init, is not current)."""
     link = (cache or cache_dir()) / "images" / f"{arch}-current"
     if not (link / "manifest.json").is_file():
         return None
     image = GuestImage.load(link.resolve())
-    return image if image.complete() else None
+    return image if image.complete() and image.builder == _builder_hash() else None
 
 
 def _builder_hash() -> str:
@@ -173,7 +175,8 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
         image_dir = final_dir
         image = GuestImage(arch=arch, dir=image_dir.resolve(), kernel_release=release, key=key,
                            packages=versions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                           build_seconds=round(time.monotonic() - started, 1))
+                           build_seconds=round(time.monotonic() - started, 1),
+                           builder=_builder_hash())
         image.save()
         point(link, image_dir.name)
         logger.info("image built in %s s: %s", image.build_seconds, image)

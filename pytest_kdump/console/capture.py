@@ -168,6 +168,14 @@ class Subscription:
             self._eof_lost = False
             return eof
 
+    def drop_trailing_end(self) -> None:
+        """Forget an end of stream that nothing followed (the console is back)."""
+        with self._cond:
+            while self._items and self._items[-1] is END_OF_STREAM:
+                self._items.pop()
+            if not self._items:
+                self._eof_lost = False
+
     def qsize(self) -> int:
         with self._cond:
             return len(self._items) + bool(self._lost)
@@ -226,6 +234,8 @@ class ConsoleCapture:
         self._subscribers: list[Subscription] = []
         self._lock = threading.Lock()
         self._running = threading.Event()
+        self._parked = threading.Event()  # set while the reader is not reading
+        self._epoch = 0  # resume() calls: a read older than the last one reports nothing
         self._stop = threading.Event()
         self._gone = False
         self.total_bytes = 0
@@ -238,14 +248,25 @@ class ConsoleCapture:
 
     # -- lifecycle -------------------------------------------------------------------------
     def resume(self) -> None:
-        """Start (again) reading, e.g. after the board was powered on."""
+        """Start (again) reading, e.g. after the board was powered on. An end of the console
+        seen before (the last power-off, noticed late) and not followed by anything is
+        forgotten, and so is one from a read that started before this call."""
         with self._lock:
             self._gone = False
+            self._epoch += 1
+            for sub in self._subscribers:
+                sub.drop_trailing_end()
         self._running.set()
 
-    def pause(self) -> None:
-        """Stop reading (before powering the board off); bytes read so far are kept."""
+    def pause(self, wait: float = 2.0) -> None:
+        """Stop reading (before powering the board off); bytes read so far are kept.
+
+        Returns once the reader has finished the read under way (at most ``wait`` s): a board
+        switched off after that is not reported gone, no end of the console is queued.
+        """
         self._running.clear()
+        if threading.current_thread() is not self._thread:
+            self._parked.wait(wait)
 
     @property
     def gone(self) -> bool:
@@ -332,14 +353,18 @@ class ConsoleCapture:
 
     def _read_until_stopped(self) -> None:
         while not self._stop.is_set():
-            if not self._running.wait(0.2):
+            self._parked.clear()  # before the check: pause() waits for the next park
+            if not self._running.is_set():
+                self._parked.set()
+                self._running.wait(0.2)
                 continue
-            if self._stop.is_set():
-                break
+            epoch = self._epoch
             try:
                 data = self._read(0.05)
             except SourceGone:
                 with self._lock:
+                    if epoch != self._epoch:  # the board went and came back meanwhile
+                        continue
                     was_gone, self._gone = self._gone, True
                     subscribers = list(self._subscribers)
                 if not was_gone:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import pexpect
 
 from pytest_kdump.console.spawn import ConsoleSpawn
+from pytest_kdump.errors import ConfigError
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _counter = itertools.count(1)
+MAX_COMMAND = 960  # characters; with the markers around it, within busybox's 1024
 
 
 class ShellAborted(Exception):
@@ -95,6 +97,12 @@ class Shell:
         starting), only once one of them follows or the timeout passes: a command that still
         finishes only printed such text (``dmesg`` after an oops) and gets its result.
         """
+        if len(command) > MAX_COMMAND:
+            raise ConfigError(
+                f"a board command of {len(command)} characters: the shell's line editor "
+                f"takes about 1000 (busybox: 1024) and cuts the rest, so it would never end",
+                advice="copy a script to the board (kdump.engine.put_file) and run it, or "
+                       "split the command")
         n = next(_counter)
         begin = re.compile(re.escape(f"KD-BEGIN-{n}"))
         end = re.compile(re.escape(f"KD-END-{n}") + r"-(\d+)-")

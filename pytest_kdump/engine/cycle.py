@@ -233,12 +233,17 @@ class CycleEngine:
         except KdumpError as exc:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
             self._state = BoardState.OFF if isinstance(exc, BoardDied) else BoardState.UNKNOWN
-            exc.phase = exc.phase or name
-            exc.advice = exc.advice or ADVICE.get(name)
-            exc.console_tail = exc.console_tail or self.capture.tail()
-            exc.log_path = exc.log_path or self.log_path
+            self._annotate(exc, name)
             raise
         self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2)))
+
+    def _annotate(self, exc: KdumpError, phase: str) -> KdumpError:
+        """``exc`` with the phase, advice, console tail and log path it does not have yet."""
+        exc.phase = exc.phase or phase
+        exc.advice = exc.advice or ADVICE.get(phase)
+        exc.console_tail = exc.console_tail or self.capture.tail()
+        exc.log_path = exc.log_path or self.log_path
+        return exc
 
     def _error(self, cls: type[KdumpError], phase: str, message: str) -> KdumpError:
         tail = self.capture.tail()
@@ -264,6 +269,8 @@ class CycleEngine:
 
     def power_off(self) -> None:
         """Switch the board off (without power control: only forget its state)."""
+        if self.power_control:
+            self.capture.pause()  # the reader stops first: no stale end of console after
         self.board.power_off()
         self._state = BoardState.OFF if self.power_control else BoardState.UNKNOWN
         self._armed = None
@@ -289,6 +296,9 @@ class CycleEngine:
                 return
             except (pexpect.TIMEOUT, pexpect.EOF):
                 self.power_off()
+            except KdumpError as exc:  # e.g. the console reader failed
+                self._annotate(exc, "shell")
+                raise
         with self.phase("boot", self.timeouts.boot):
             if (self.state is BoardState.OFF or not self.board.alive()
                     or not self.power_control):  # the last raises: it says what to do
@@ -486,7 +496,7 @@ class CycleEngine:
                                  phase="dump_saved")
             self._state = BoardState.REBOOTED
         with self.phase("fetch", self.timeouts.fetch):
-            fetched = self.transport.fetch(dest)
+            fetched = self.transport.fetch(dest, timeout=self.timeouts.fetch)
             info = check_vmcore(fetched.vmcore, fetched.expected_size)
         return DumpResult(trigger=trigger, armed=armed, headline=headline,
                           crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,

@@ -1,13 +1,11 @@
 #!/bin/sh
 # pytest-kdump guest init: arms kdump in the production kernel, saves the vmcore in the crash
 # kernel. Every line starting "pytest-kdump:" is a marker the host reads; keep them stable.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-/bin/busybox mkdir -p /proc /sys /dev /tmp /dump
-/bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-cmdline=$(cat /proc/cmdline)
+#
+# Tests source this file with PYTEST_KDUMP_INIT_LIB=1: it then only defines the functions
+# (and the paths below, which they may change) and runs nothing.
+DUMP_DIR=/dump
+VMCORE=/proc/vmcore
 
 # Kernel command line options of this init: pytest_kdump.<key>=<value>
 opt() {
@@ -36,10 +34,10 @@ after_dump() {
 
 fail() {  # step rc message
     say "DUMP-FAILED step=$1 rc=$2 $3"
-    df -k /dump 2>/dev/null | tail -n 1 | while read -r _ size used avail _; do
+    df -k "$DUMP_DIR" 2>/dev/null | tail -n 1 | while read -r _ size used avail _; do
         say "dump disk: size=${size}k used=${used}k avail=${avail}k"
     done
-    umount /dump 2>/dev/null
+    umount "$DUMP_DIR" 2>/dev/null
     after_dump
 }
 
@@ -51,19 +49,22 @@ save_vmcore() {
     n=0
     while [ ! -b "$dev" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
     [ -b "$dev" ] || fail find-disk 1 "no block device $dev"
-    mount -t "$(opt fstype ext4)" "$dev" /dump || fail mount $? "cannot mount $dev"
-    rm -f /dump/vmcore /dump/vmcore.part /dump/dmesg.txt /dump/status
-    makedumpfile --dump-dmesg /proc/vmcore /dump/dmesg.txt >/dev/null 2>&1
-    makedumpfile -c -d "$level" /proc/vmcore /dump/vmcore.part 2>&1 | tail -n 3
-    rc=$?
-    [ -s /dump/vmcore.part ] || rc=${rc:-1}
-    # the pipeline's status is tail's: check makedumpfile's own result line instead
-    if [ ! -s /dump/vmcore.part ]; then fail makedumpfile 1 "no vmcore written"; fi
-    mv /dump/vmcore.part /dump/vmcore || fail rename $? ""
-    size=$(wc -c < /dump/vmcore)
-    echo "rc=0 size=$size kernel=$(uname -r)" > /dump/status
+    mount -t "$(opt fstype ext4)" "$dev" "$DUMP_DIR" || fail mount $? "cannot mount $dev"
+    rm -f "$DUMP_DIR/vmcore" "$DUMP_DIR/vmcore.part" "$DUMP_DIR/dmesg.txt" "$DUMP_DIR/status"
+    makedumpfile --dump-dmesg "$VMCORE" "$DUMP_DIR/dmesg.txt" >/dev/null 2>&1
+    # pipefail, in a subshell so that it stays there: the status is makedumpfile's, not tail's
+    rc=0
+    (
+        set -o pipefail
+        makedumpfile -c -d "$level" "$VMCORE" "$DUMP_DIR/vmcore.part" 2>&1 | tail -n 3
+    ) || rc=$?
+    [ "$rc" -eq 0 ] || fail makedumpfile "$rc" "makedumpfile failed"
+    [ -s "$DUMP_DIR/vmcore.part" ] || fail makedumpfile 1 "no vmcore written"
+    mv "$DUMP_DIR/vmcore.part" "$DUMP_DIR/vmcore" || fail rename $? ""
+    size=$(wc -c < "$DUMP_DIR/vmcore")
+    echo "rc=0 size=$size kernel=$(uname -r)" > "$DUMP_DIR/status"
     sync
-    umount /dump || fail umount $? ""
+    umount "$DUMP_DIR" || fail umount $? ""
     say "DUMP-OK size=$size"
     after_dump
 }
@@ -89,22 +90,34 @@ arm_kdump() {
     fi
 }
 
-if [ -e /proc/vmcore ]; then
-    save_vmcore
-fi
+main() {
+    export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+    /bin/busybox mkdir -p /proc /sys /dev /tmp "$DUMP_DIR"
+    /bin/busybox mount -t proc proc /proc
+    /bin/busybox --install -s
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev 2>/dev/null
+    cmdline=$(cat /proc/cmdline)
 
-say "init production kernel $(uname -r)"
-load_modules
-arm_kdump
-export PS1='kdump# ' HOME=/root
-mkdir -p /root
-say "shell ready"
-# The shell is respawned; touching EXIT_INIT and leaving the shell makes init exit, which
-# panics the kernel ("Attempted to kill init!"): a crash that needs no module.
-EXIT_INIT=/tmp/pytest-kdump-exit-init
-while [ ! -e "$EXIT_INIT" ]; do
-    setsid cttyhack sh
-    sleep 0.2
-done
-say "init exiting on request"
-exit 0
+    if [ -e "$VMCORE" ]; then
+        save_vmcore
+    fi
+
+    say "init production kernel $(uname -r)"
+    load_modules
+    arm_kdump
+    export PS1='kdump# ' HOME=/root
+    mkdir -p /root
+    say "shell ready"
+    # The shell is respawned; touching EXIT_INIT and leaving the shell makes init exit, which
+    # panics the kernel ("Attempted to kill init!"): a crash that needs no module.
+    EXIT_INIT=/tmp/pytest-kdump-exit-init
+    while [ ! -e "$EXIT_INIT" ]; do
+        setsid cttyhack sh
+        sleep 0.2
+    done
+    say "init exiting on request"
+    exit 0
+}
+
+[ -n "$PYTEST_KDUMP_INIT_LIB" ] || main

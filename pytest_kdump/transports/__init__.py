@@ -29,12 +29,22 @@ class FetchedDump:
         return int(size) if size and size.isdigit() else None
 
 
+DEFAULT_FETCH_TIMEOUT = 600.0
+"""Seconds a whole fetch may take when the caller gives no timeout."""
+
+
 class VmcoreTransport(Protocol):
-    """Prepares the dump target before a crash and fetches the dump after it."""
+    """Prepares the dump target before a crash and fetches the dump after it.
+
+    ``fetch`` copies the dump into the folder ``dest`` within ``timeout`` seconds for the
+    whole fetch (:data:`DEFAULT_FETCH_TIMEOUT` when None), else raises PhaseTimeout with phase
+    ``fetch``. Files get their final names only once complete: after a failure no file of
+    this fetch (nor a stale one of an earlier fetch) is left under a final name.
+    """
 
     def prepare(self) -> None: ...
 
-    def fetch(self, dest: Path) -> FetchedDump: ...
+    def fetch(self, dest: Path, timeout: float | None = None) -> FetchedDump: ...
 
 
 NAMES = ("disk-image",)

@@ -11,9 +11,16 @@ which need a module built for the board's kernel); :func:`get_trigger` resolves 
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pytest_kdump.console.transfer import CONTROL_CHARS, check_remote_path
+from pytest_kdump.errors import ConfigError
+
+# a sysctl name: kernel.core_pattern, net.ipv4.conf.eth0.rp_filter
+_SYSCTL_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
 @dataclass(frozen=True)
@@ -39,15 +46,31 @@ class Trigger:
     requires: tuple[str, ...] = ()
     analysis_culprit: str | None = None
 
+    def __post_init__(self) -> None:
+        for key, value in self.sysctls.items():
+            if not isinstance(key, str) or not _SYSCTL_KEY.fullmatch(key):
+                raise ConfigError(f"trigger {self.name}: {key!r} is not a sysctl name",
+                                  phase="trigger",
+                                  advice="write sysctls as dotted names (kernel.panic_on_oops)")
+            if CONTROL_CHARS.search(str(value)):
+                raise ConfigError(f"trigger {self.name}: the value of sysctl {key} "
+                                  f"({str(value)!r}) holds a line break or control character",
+                                  phase="trigger", advice="a sysctl value is one line of text")
+        for remote, _ in self.files:
+            check_remote_path(remote, f"trigger {self.name}: the file destination",
+                              phase="trigger")
+
     @property
     def backtrace_culprit(self) -> str | None:
         """The function expected in crash's backtrace."""
         return self.analysis_culprit or self.culprit
 
-    def setup_commands(self) -> list[str]:
-        """The shell commands that set the sysctls."""
-        return [f"echo {shlex.quote(str(value))} > "
-                f"{shlex.quote('/proc/sys/' + key.replace('.', '/'))}"
+    def setup_commands(self, root: str = "/proc/sys") -> list[str]:
+        """The shell commands that set the sysctls (files under ``root``). Values are quoted
+        and written by printf, so that they arrive as they are: ``|/usr/lib/x %p``, ``-n``,
+        backslashes (which some shells' echo would eat) included."""
+        return [f"printf '%s\\n' {shlex.quote(str(value))} > "
+                f"{shlex.quote(root + '/' + key.replace('.', '/'))}"
                 for key, value in self.sysctls.items()]
 
     def __str__(self) -> str:
@@ -69,9 +92,10 @@ __all__ = ["BUILTIN", "INIT_EXIT", "LKDTM_DIRECT", "NMI", "SYSRQ", "Trigger", "g
 
 
 def get_trigger(spec: str | Trigger) -> Trigger:
-    """A trigger by name (``"sysrq"``), a Trigger itself, ``"cmd:<shell command>"`` or
-    ``"lkdtm:<TYPE>"``. (``"module:<mode>"`` needs a module built for the board's kernel: see
-    :func:`pytest_kdump.triggers.module.module_trigger` and ``Kdump.trigger``.)"""
+    """A trigger by name (``"sysrq"``), a Trigger itself, ``"cmd:<shell command>"`` (run as
+    written: it is the user's own command) or ``"lkdtm:<TYPE>"`` (a ConfigError unless TYPE
+    is an LKDTM crash type's name). (``"module:<mode>"`` needs a module built for the board's
+    kernel: see :func:`pytest_kdump.triggers.module.module_trigger` and ``Kdump.trigger``.)"""
     if isinstance(spec, Trigger):
         return spec
     if spec.startswith("cmd:"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
+from pytest_kdump.errors import ConfigError
 from pytest_kdump.triggers import Trigger
 
 SYSRQ = Trigger(
@@ -39,11 +41,17 @@ LKDTM_DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
 
 
 def lkdtm(crashtype: str, timeout: float = 30.0) -> Trigger:
-    """A crash from the kernel's LKDTM (CONFIG_LKDTM), e.g. ``lkdtm("PANIC")``."""
+    """A crash from the kernel's LKDTM (CONFIG_LKDTM), e.g. ``lkdtm("PANIC")``; a ConfigError
+    unless ``crashtype`` is a crash type's name (capitals, digits, underscores)."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", crashtype):
+        raise ConfigError(f"{crashtype!r} is not an LKDTM crash type", phase="trigger",
+                          advice="name one in capitals, e.g. lkdtm:PANIC or lkdtm:BUG (the "
+                                 "kernel's Documentation/fault-injection/provoke-crashes.rst "
+                                 "lists them)")
     return Trigger(
         name=f"lkdtm:{crashtype}",
         command=f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                f"echo {shlex.quote(crashtype)} > {LKDTM_DIRECT}",
+                f"echo {shlex.quote(crashtype)} > {shlex.quote(LKDTM_DIRECT)}",
         requires=(f"path:{LKDTM_DIRECT}",),
         timeout=timeout,
     )

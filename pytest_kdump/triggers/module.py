@@ -114,7 +114,7 @@ def module_trigger(mode: str, ko: Path, arch: str, remote: str = REMOTE_PATH) ->
     spec = check_mode(mode, arch)
     return Trigger(
         name=f"module:{mode}",
-        command=f"insmod {shlex.quote(remote)} mode={mode}",
+        command=f"insmod {shlex.quote(remote)} mode={shlex.quote(mode)}",
         sysctls=dict(spec.sysctls),
         files=((remote, Path(ko)),),
         kind=spec.kind,

@@ -340,3 +340,46 @@ def test_bytes_after_end_of_console_reach_the_next_wait(source: FakeSource,
     finally:
         spawn.close()
         cap.close()
+
+
+def test_power_on_forgets_an_end_of_console_noticed_late(source: FakeSource,
+                                                           tmp_path: Path) -> None:
+    """The board went off and the reader noticed it only after the engine drained the spawn
+    for a power-on: the end of the console, followed by nothing when the capture resumes, is
+    forgotten, so the new boot's first wait is not failed by the old power-off."""
+    cap = ConsoleCapture(source.read, tmp_path)
+    spawn = ConsoleSpawn(cap, source.write, timeout=WAIT)
+    try:
+        cap.resume()
+        spawn.drain()
+        spawn.reset_eof()  # the engine's power_on, before the reader saw the board go
+        source.vanish()
+        wait_for(lambda: cap.gone, timeout=WAIT)  # now the end of the console is queued
+        cap.resume()  # the board is on again
+        source.feed(b"[    0.000000] Linux version 6.1.0-56-cloud-amd64 (new boot)\r\n")
+        spawn.expect_exact("(new boot)", timeout=WAIT)
+    finally:
+        spawn.close()
+        cap.close()
+
+
+def test_pause_returns_once_the_reader_is_parked(source: FakeSource, tmp_path: Path) -> None:
+    """After pause() the reader reads no more: a board switched off then is not reported
+    gone, and no end of the console is queued for the next boot's waits."""
+    cap = ConsoleCapture(source.read, tmp_path)
+    spawn = ConsoleSpawn(cap, source.write, timeout=WAIT)
+    try:
+        cap.resume()
+        source.feed(b"before\r\n")
+        spawn.expect_exact("before", timeout=WAIT)
+        cap.pause()
+        source.vanish()  # the board is switched off while the capture is paused
+        threading.Event().wait(0.5)
+        assert not cap.gone
+        source.q.get_nowait()  # the power-off was never read: take it back
+        cap.resume()
+        source.feed(b"after\r\n")
+        spawn.expect_exact("after", timeout=WAIT)
+    finally:
+        spawn.close()
+        cap.close()

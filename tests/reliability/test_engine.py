@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kdump.drivers.environment import open_session
-from pytest_kdump.errors import BoardDied, PhaseTimeout
+from pytest_kdump.errors import BoardDied, ConfigError, PhaseTimeout
 from pytest_kdump.session import KdumpSession
 from tests.helpers import DATA, ENV, assert_helpful
 
@@ -31,7 +31,9 @@ pytestmark = pytest.mark.qemu
 _REPORT = (DATA / "reports" / "x86_64" / "kernel-bug-not-fatal").read_text()
 OOPS_LINES = [line.split("] ", 1)[1] for line in _REPORT.split("\n\n", 1)[1].splitlines()
               if line.startswith("[")]
-INJECT_OOPS = "; ".join(f"echo {shlex.quote('<1>' + line)} > /dev/kmsg" for line in OOPS_LINES)
+# one command per 8 lines: the shell's line editor takes about 1000 characters
+INJECT_OOPS = ["; ".join(f"echo {shlex.quote('<1>' + line)} > /dev/kmsg"
+                         for line in OOPS_LINES[i:i + 8]) for i in range(0, len(OOPS_LINES), 8)]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,8 @@ def test_crash_text_in_command_output_is_no_crash(session: KdumpSession) -> None
     engine = session.engine
     first = session.for_test(session.artifacts_root / "live-oops")
     mark = len(engine.seen)
-    first.run(INJECT_OOPS)  # the kernel prints a BUG report and lives on
+    for command in INJECT_OOPS:  # the kernel prints a BUG report and lives on
+        first.run(command)
     engine.settle_detection()
     live = engine.unexpected_since(mark)
     assert [s.record.kind for s in live] == ["bug"], engine.seen[mark:]
@@ -107,6 +110,13 @@ def test_crash_text_in_command_output_is_no_crash(session: KdumpSession) -> None
     third = session.for_test(session.artifacts_root / "next")
     third.run("true")
     assert third.finish("passed", 1.0)["warnings"] == []  # not the last test's warnings
+
+
+def test_overlong_command_is_refused(session: KdumpSession) -> None:
+    kdump = session.for_test(session.artifacts_root / "long-command")
+    with pytest.raises(ConfigError, match="line editor"):
+        kdump.run("echo " + "x" * 2000)
+    assert kdump.run("echo fine") == "fine"
 
 
 def test_second_crash_in_one_test_has_its_own_folder(session: KdumpSession) -> None:

@@ -52,3 +52,17 @@ def test_cli_error_path_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         logger.handlers[:] = handlers
         logger.setLevel(level)
+
+
+def test_an_image_of_another_builder_is_not_current(tmp_path: Path) -> None:
+    """An image made with another guest init (an older pytest-kdump) is rebuilt, not used."""
+    folder = tmp_path / "images" / "x86_64-6.1.0-test-abc"
+    folder.mkdir(parents=True)
+    for name in ("vmlinuz", "initrd.img", "vmlinux"):
+        (folder / name).write_bytes(b"x")
+    (tmp_path / "images" / "x86_64-current").symlink_to(folder.name)
+    old = image.GuestImage("x86_64", folder, "6.1.0-test", "abc", builder="an older one")
+    old.save()
+    assert image.current_image("x86_64", cache=tmp_path) is None
+    image.GuestImage("x86_64", folder, "6.1.0-test", "abc", builder=image._builder_hash()).save()
+    assert image.current_image("x86_64", cache=tmp_path).kernel_release == "6.1.0-test"

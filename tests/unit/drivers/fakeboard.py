@@ -219,7 +219,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
                   "dmesg -n 1": ("", 0)}
         if cmd in simple:
             return simple[cmd]
-        if m := re.fullmatch(r"echo (\S+) > /proc/sys/(\S+)", cmd):
+        if m := re.fullmatch(r"printf '%s\\n' (\S+) > /proc/sys/(\S+)", cmd):
             self.sysctls[m[2].replace("/", ".")] = m[1]
             return "", 0
         if m := re.fullmatch(r"rm -f (\S+)", cmd):
@@ -276,7 +276,7 @@ class FakeDumpDisk:
     def prepare(self) -> None:
         self.dump_file.unlink(missing_ok=True)
 
-    def fetch(self, dest: Path) -> FetchedDump:
+    def fetch(self, dest: Path, timeout: float | None = None) -> FetchedDump:
         if not self.dump_file.is_file():
             raise VmcoreError(f"no vmcore at {self.dump_file}", phase="fetch")
         dest.mkdir(parents=True, exist_ok=True)

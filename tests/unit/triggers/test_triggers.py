@@ -34,7 +34,7 @@ def test_get_trigger() -> None:
     custom = Trigger(name="oops", command="insmod /oops.ko",
                      sysctls={"kernel.panic_on_oops": "1"})
     assert get_trigger(custom) is custom
-    assert custom.setup_commands() == ["echo 1 > /proc/sys/kernel/panic_on_oops"]
+    assert custom.setup_commands() == ["printf '%s\\n' 1 > /proc/sys/kernel/panic_on_oops"]
     cmd = get_trigger("cmd:echo 1 > /proc/sys/kernel/panic; echo c > /proc/sysrq-trigger")
     assert cmd.name == "command"
     assert cmd.command == "echo 1 > /proc/sys/kernel/panic; echo c > /proc/sysrq-trigger"
@@ -120,7 +120,7 @@ def test_module_trigger(mode: str, arch: str, tmp_path: Path) -> None:
         files=(("/tmp/kdump_crash.ko", ko),), analysis_culprit=spec.analysis_culprit)
     assert isinstance(trig.timeout, float) and trig.host_action is None and not trig.requires
     assert trig.sysctls is not spec.sysctls  # a test may not change the table
-    assert trig.setup_commands() == [f"echo {v} > /proc/sys/{k.replace('.', '/')}"
+    assert trig.setup_commands() == [f"printf '%s\\n' {v} > /proc/sys/{k.replace('.', '/')}"
                                      for k, v in spec.sysctls.items()]
 
 
@@ -160,8 +160,10 @@ def test_remote_path_is_quoted(tmp_path: Path) -> None:
 
 
 def test_user_values_reaching_the_shell_are_quoted() -> None:
+    """(Each command is run in real shells by tests/reliability/test_quoting.py.)"""
     trig = Trigger(name="t", command="true", sysctls={"kernel.panic": "1; reboot -f",
                                                       "kernel.panic_on_oops": "1"})
-    assert trig.setup_commands() == ["echo '1; reboot -f' > /proc/sys/kernel/panic",
-                                     "echo 1 > /proc/sys/kernel/panic_on_oops"]
-    assert "echo 'EXCEPTION; reboot' > " in get_trigger("lkdtm:EXCEPTION; reboot").command
+    assert trig.setup_commands() == ["printf '%s\\n' '1; reboot -f' > /proc/sys/kernel/panic",
+                                     "printf '%s\\n' 1 > /proc/sys/kernel/panic_on_oops"]
+    with pytest.raises(ConfigError, match="'EXCEPTION; reboot' is not an LKDTM crash type"):
+        get_trigger("lkdtm:EXCEPTION; reboot")
