@@ -136,6 +136,9 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     if not force and (image_dir / "manifest.json").is_file():
         image = GuestImage.load(image_dir)
         if image.complete():
+            if not image.builder:  # made before manifests named their builder: the key does
+                image.builder = _builder_hash()
+                image.save()
             point(link, image_dir.name)
             logger.info("image up to date: %s", image)
             return image
