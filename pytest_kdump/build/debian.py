@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from pytest_kdump import reaper
 from pytest_kdump.arch import host_arch
 from pytest_kdump.errors import ToolError
 
@@ -282,6 +283,7 @@ def _pipeline(steps: list[list[str]], errs: list[IO[bytes]],
             procs.append(subprocess.Popen(
                 argv, stdin=stdin, stderr=err, start_new_session=True,
                 stdout=subprocess.DEVNULL if last else subprocess.PIPE))
+            reaper.watch(procs[-1].pid, argv[0])  # own session: only the reaper stops it
             if not isinstance(stdin, int):
                 # close the parent's copy of the pipe: when the reader ends early, the writer
                 # gets SIGPIPE instead of blocking forever on a full pipe

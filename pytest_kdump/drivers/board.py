@@ -11,14 +11,23 @@ listed in :data:`CONSOLE_INTERNALS` or :data:`QEMU_INTERNALS`, and
 
 from __future__ import annotations
 
+import logging
+import select
+import subprocess
 import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import pexpect
 from labgrid.driver import QEMUDriver
 from labgrid.protocol import ConsoleProtocol, PowerProtocol
 
+from pytest_kdump import reaper
 from pytest_kdump.console.capture import SourceGone
-from pytest_kdump.errors import BoardDied, ConfigError
+from pytest_kdump.errors import BoardDied, ConfigError, CycleError
+
+logger = logging.getLogger(__name__)
 
 # labgrid's console drivers (ConsoleExpectMixin) do their I/O in _read/_write; their public
 # read()/write() are logged @steps, and labgrid's step stack is not thread-safe: the capture
@@ -28,10 +37,17 @@ CONSOLE_INTERNALS = ("_read", "_write")
 # QEMUDriver state that QemuBoard reads and resets (no public API: QEMU exiting by itself,
 # e.g. after the crash kernel powers off, is not something labgrid expects):
 #   _child         the QEMU process (poll() tells whether it exited)
-#   _clientsocket  the accepted serial socket (closed and cleared when QEMU exited)
+#   _clientsocket  the accepted serial socket (closed and cleared when QEMU exited); read
+#                  directly, as labgrid's _read sleeps 10 ms before each recv
 #   _socket        the listening serial socket (labgrid accepts on it without a timeout)
 #   status         1 while labgrid takes QEMU as running (reset to 0 when it exited)
-QEMU_INTERNALS = ("_child", "_clientsocket", "_socket", "status")
+#   qmp            the QMP monitor (labgrid's monitor_command is a @step: not from a thread)
+QEMU_INTERNALS = ("_child", "_clientsocket", "_socket", "status", "qmp")
+
+WEDGED_ADVICE = (
+    "QEMU stopped answering its QMP monitor: check whether its process was stopped (SIGSTOP, "
+    "a debugger, ps -o stat) or the host is overloaded (load, swap); pytest-kdump kills such a "
+    "QEMU at the next power-off or power-on")
 
 NO_POWER_ADVICE = (
     "bind a PowerProtocol driver to the target in the env YAML, before KdumpConsoleDriver: "
@@ -87,9 +103,8 @@ class LabgridBoard:
     def read(self, timeout: float) -> bytes:
         with self._lock:
             self._check_readable()
-            read = getattr(self.console, "_read", None) or self.console.read
             try:
-                data = read(size=4096, timeout=timeout)
+                data = self._receive(timeout)
             except pexpect.TIMEOUT:
                 return b""
             except (OSError, EOFError) as exc:
@@ -100,6 +115,12 @@ class LabgridBoard:
 
     def _check_readable(self) -> None:
         """Raise SourceGone when the console cannot be read now (under the lock)."""
+
+    def _receive(self, timeout: float) -> bytes:
+        """The console's bytes within ``timeout`` (under the lock; may raise pexpect.TIMEOUT,
+        or return b"" when the console closed)."""
+        read = getattr(self.console, "_read", None) or self.console.read
+        return read(size=4096, timeout=timeout)
 
     def write(self, data: bytes) -> None:
         if not self.alive():
@@ -118,32 +139,83 @@ class LabgridBoard:
 
 class QemuBoard(LabgridBoard):
     """A QEMUDriver (power and console in one): copes with QEMU exiting by itself, bounds
-    labgrid's wait for QEMU's serial connection, and sends NMIs through QEMU's monitor."""
+    labgrid's wait for QEMU's serial connection, and sends NMIs through QEMU's monitor.
+
+    Monitor commands and power-off are bounded: a QEMU that does not answer its monitor
+    within :attr:`monitor_timeout`, or does not exit within :attr:`off_timeout` of ``quit``,
+    is taken as wedged and killed (at power-off, or before the next power-on).
+    """
 
     _power_advice = ("check the QEMU command line and its stderr above (image paths, memory, "
                      "-accel)")
+    monitor_timeout = 10.0  # seconds for QEMU's monitor to answer a command
+    off_timeout = 10.0  # seconds for QEMU to exit after "quit", before it is killed
+    kill_timeout = 10.0  # seconds for a killed QEMU to be gone (it cannot refuse SIGKILL)
 
     def __init__(self, power: PowerProtocol | None, qemu: QEMUDriver,
                  name: str = "board") -> None:
         super().__init__(power or qemu, qemu, name)  # a QEMUDriver is its own power driver
         self.qemu = qemu
         self.exit_code: int | None = None
+        self._killed: str | None = None  # why the last QEMU was killed, if it was
+        self._wedged: str | None = None  # what the running QEMU did not answer, if anything
+        # one QMP command at a time; held by a worker still waiting for QEMU's answer
+        self._monitor_lock = threading.Lock()
+
+    def power_on(self) -> None:
+        if self._wedged:
+            self.power_off()  # labgrid would take the wedged QEMU as on and do nothing
+        try:
+            super().power_on()
+        finally:  # also when on() failed after starting QEMU
+            child = self.qemu._child
+            if child is not None:
+                reaper.watch(child.pid, "qemu")  # killed even if pytest is (SIGKILL)
 
     def _before_power_on(self) -> None:
         self._reap()
+        self._killed = None
         # labgrid accepts QEMU's serial connection without a timeout: bound it
         if self.qemu._socket is not None:
             self.qemu._socket.settimeout(30)
 
     def power_off(self) -> None:
+        """Quit QEMU through its monitor; kill it if it does not exit within
+        :attr:`off_timeout`. The board lock is not held while waiting (the reader runs on)."""
         with self._lock:
-            if self._reap():
+            if self._reap() or not self.qemu.status:
                 return
+            child = self.qemu._child
+        if not self._wedged:
+            deadline = time.monotonic() + self.off_timeout
             try:
-                self.power.off()
-            except Exception:
-                if not self._reap():
-                    raise
+                self._monitor("quit", timeout=self.off_timeout)
+            except BoardDied:
+                pass  # it did not answer, or exited first: wait for it, then kill it
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        if child.poll() is None:
+            self._kill(child, f"its monitor did not answer {self._wedged}" if self._wedged
+                       else f"it did not exit within {self.off_timeout:g} s of 'quit'")
+        with self._lock:
+            self._reap()
+
+    def _kill(self, child: subprocess.Popen, why: str) -> None:
+        """SIGKILL a QEMU that would not quit, and wait for it (bounded)."""
+        state = _process_state(child.pid)
+        self._killed = f"QEMU (pid {child.pid}, {state}) was killed: {why}"
+        logger.warning("%s", self._killed)
+        child.kill()
+        try:
+            child.wait(timeout=self.kill_timeout)
+        except subprocess.TimeoutExpired:
+            raise BoardDied(f"QEMU (pid {child.pid}) is still there {self.kill_timeout:g} s "
+                            f"after SIGKILL ({_process_state(child.pid)})",
+                            advice="a process that survives SIGKILL is stuck in the kernel "
+                                   "(state D: a hung disk or NFS); check dmesg on the host"
+                            ) from None
 
     def _reap(self) -> bool:
         """Bring a QEMUDriver whose process exited back to 'off'; True if it had exited."""
@@ -157,26 +229,106 @@ class QemuBoard(LabgridBoard):
             qemu._clientsocket = None
         qemu._child = None
         qemu.status = 0
+        self._wedged = None
         return True
 
     def _check_readable(self) -> None:
         if not self.qemu.status or self.qemu._clientsocket is None:
             raise SourceGone()  # QEMU is off (whoever switched it off)
 
+    def _receive(self, timeout: float) -> bytes:
+        # Not labgrid's _read: it sleeps 10 ms before each recv, while QEMU writes the serial
+        # socket one byte per send() and the socket's send buffer, accounted per send, holds
+        # only a few hundred of them: QEMU waited on a full socket (~25 KB/s). Take what is
+        # there as soon as it is there.
+        sock = self.qemu._clientsocket
+        if not select.select([sock], [], [], timeout)[0]:
+            return b""
+        try:
+            data = sock.recv(1 << 16)
+        except BlockingIOError:
+            return b""
+        if not data and self.qemu._child is not None:  # QEMU closed its end: it is exiting
+            try:
+                self.qemu._child.wait(timeout)  # rather than spin on the closed socket
+            except subprocess.TimeoutExpired:
+                pass
+        return data
+
     def alive(self) -> bool:
         child = self.qemu._child
         return child is not None and child.poll() is None
 
     def inject_nmi(self) -> None:
-        """Send an NMI to the guest (QEMU monitor's inject-nmi)."""
-        self.qemu.monitor_command("inject-nmi")
+        """Send an NMI to the guest (QEMU monitor's inject-nmi); a BoardDied if QEMU is not
+        running or does not answer within :attr:`monitor_timeout`."""
+        self._monitor("inject-nmi", timeout=self.monitor_timeout)
+
+    def _monitor(self, command: str, timeout: float) -> Any:
+        """Run a QMP command in a worker thread, waiting at most ``timeout`` seconds for its
+        answer (labgrid's own wait has no bound). BoardDied if QEMU is gone or does not
+        answer (it is then wedged: killed at the next power-off or power-on), CycleError if
+        it refuses the command."""
+        if self._wedged:
+            raise BoardDied(f"cannot send {command!r} to QEMU's monitor: it did not answer "
+                            f"{self._wedged}", advice=WEDGED_ADVICE)
+        child = self.qemu._child
+        if not self.qemu.status or child is None or child.poll() is not None:
+            raise BoardDied(f"cannot send {command!r} to QEMU's monitor: "
+                            f"{self.describe_death()}")
+        qmp = self.qemu.qmp
+        deadline = time.monotonic() + timeout
+        if not self._monitor_lock.acquire(timeout=timeout):
+            raise BoardDied(f"QEMU's monitor is still busy with another command after "
+                            f"{timeout:g} s; {command!r} was not sent", advice=WEDGED_ADVICE)
+        answer: dict[str, Any] = {}
+
+        def ask() -> None:
+            try:
+                answer["return"] = qmp.execute(command, {})
+            except Exception as exc:  # labgrid's QMPError, or a broken pipe
+                answer["error"] = exc
+            finally:
+                self._monitor_lock.release()
+
+        worker = threading.Thread(target=ask, name=f"pytest-kdump-qmp-{command}", daemon=True)
+        worker.start()
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():  # it stays blocked until QEMU answers or exits (EOF)
+            self._wedged = f"{command!r} within {timeout:g} s"
+            raise BoardDied(f"QEMU's monitor did not answer {command!r} within {timeout:g} s: "
+                            f"QEMU (pid {child.pid}) is wedged ({_process_state(child.pid)})",
+                            advice=WEDGED_ADVICE)
+        if "error" in answer:
+            exc = answer["error"]
+            if child.poll() is not None:
+                raise BoardDied(f"QEMU exited during the monitor's {command!r}: "
+                                f"{self.describe_death()}") from exc
+            raise CycleError(f"QEMU's monitor refused {command!r}: {exc!r}",
+                             advice="check that this QEMU machine supports the command "
+                                    "(QMP's error above)") from exc
+        return answer["return"]
 
     def describe_death(self) -> str:
         child = self.qemu._child
         code = child.poll() if child is not None else self.exit_code
+        if self._killed and child is None:
+            return self._killed
         if code is None:
             return "QEMU is not running"
         return f"QEMU exited with code {code} (see its stderr above)"
+
+
+def _process_state(pid: int) -> str:
+    """A process's state as /proc shows it ("state T (stopped)"), or that it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "gone"
+    for line in status.splitlines():
+        if line.startswith("State:"):
+            return "state " + line.split(":", 1)[1].strip()
+    return "state unknown"
 
 
 def make_board(power: PowerProtocol | None, console: ConsoleProtocol,

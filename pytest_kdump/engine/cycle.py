@@ -97,6 +97,7 @@ class CycleEngine:
         self._expecting = False
         self._last_ts: float | None = None  # the last kernel timestamp on the console
         self._replay_floor: float | None = None  # kernel time when the last command started
+        self._boot_reports: set[tuple[str, float | None]] = set()  # (headline, time) this boot
         self._went_down: re.Match[str] | None = None  # what a command's shell saw after a crash
         capture.listeners.append(self._watch)
         self.spawn = ConsoleSpawn(self.capture, board.write)
@@ -161,17 +162,22 @@ class CycleEngine:
             self.seen.append(seen)
 
     def _is_output(self, record: CrashRecord) -> bool:
-        """Whether ``record`` is text a command printed rather than the kernel crashing:
-        with kernel timestamps on this boot's console, a report without one, or one older
-        than the kernel's time when the last command started (1 s of leeway: CPUs' clocks)."""
+        """Whether ``record`` is text a command printed rather than the kernel crashing: a
+        report seen before in this boot with the same headline and time (``dmesg``), or, with
+        kernel timestamps on this boot's console, one without timestamp or older than the
+        kernel's time when the last command started (1 s of leeway: CPUs' clocks)."""
+        key = (record.headline, record.timestamp)
+        again = record.timestamp is not None and key in self._boot_reports
+        self._boot_reports.add(key)
         floor = self._replay_floor
-        if self._expecting or floor is None:
+        if self._expecting or (floor is None and not again):
             return False
-        return record.timestamp is None or record.timestamp < floor - 1.0
+        return again or record.timestamp is None or record.timestamp < floor - 1.0
 
     def _new_boot(self) -> None:
         """A kernel starts: its timestamps start again from 0."""
         self._last_ts = self._replay_floor = None
+        self._boot_reports.clear()
 
     def settle_detection(self) -> None:
         """Complete a report whose end was seen but which waits for a possible follow-up

@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from pytest_kdump import reaper
 from pytest_kdump.errors import PhaseTimeout, ToolError, VmcoreError
 from pytest_kdump.transports import DEFAULT_FETCH_TIMEOUT, FetchedDump
 
@@ -82,6 +83,7 @@ class DiskImageTransport:
         proc = subprocess.Popen([_tool("debugfs"), "-R", request, image],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
                                 start_new_session=True)
+        reaper.watch(proc.pid, "debugfs")  # its own session: Ctrl-C does not reach it
         try:
             out, err = proc.communicate(timeout=remaining)
         except subprocess.TimeoutExpired:

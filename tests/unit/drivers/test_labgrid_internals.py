@@ -17,6 +17,7 @@ from labgrid import Target
 from labgrid.driver import QEMUDriver, SerialDriver
 from labgrid.driver.consoleexpectmixin import ConsoleExpectMixin
 from labgrid.strategy import Strategy, StrategyError, never_retry
+from labgrid.util.qmp import QMPMonitor
 
 from pytest_kdump.console.capture import SourceGone
 from pytest_kdump.drivers.board import (
@@ -38,7 +39,7 @@ def qemu() -> QEMUDriver:
 
 
 def test_qemu_driver_has_what_qemuboard_reads(qemu: QEMUDriver) -> None:
-    for name in QEMU_INTERNALS:
+    for name in set(QEMU_INTERNALS) - {"qmp"}:  # qmp is only set by on()
         assert hasattr(qemu, name), f"labgrid's QEMUDriver has no {name} any more"
     assert (qemu._child, qemu._socket, qemu._clientsocket, qemu.status) == (None, None, None, 0)
     # what they mean: on() starts _child, accepts _clientsocket on _socket, sets status
@@ -47,6 +48,12 @@ def test_qemu_driver_has_what_qemuboard_reads(qemu: QEMUDriver) -> None:
                    "self._socket.accept()", "self.status = 1"):
         assert needle in on
     assert "self.status = 0" in inspect.getsource(QEMUDriver.off)
+    # QemuBoard sends monitor commands through qmp.execute (monitor_command is a @step: not
+    # from a worker thread), and powers off by itself: deactivation must not quit again
+    assert "self.qmp = QMPMonitor(" in on
+    assert list(inspect.signature(QMPMonitor.execute).parameters) == ["self", "command",
+                                                                      "arguments"]
+    assert "if self.status:" in inspect.getsource(QEMUDriver.on_deactivate)
     assert "self._clientsocket" in inspect.getsource(QEMUDriver._read)
 
 
