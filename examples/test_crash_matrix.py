@@ -3,7 +3,8 @@ the console (kind and guilty function of the crash report) and in crash's analys
 (the culprit function in the crashing task's backtrace).
 
 Triggers the target cannot fire are skipped with the reason (e.g. NMI on a board without a
-host-side NMI); LKDTM is not in Debian's kernels, so it is left out of this list (add
+host-side NMI); a trigger that cannot be prepared (no compiler, a failed module build) fails
+the test, it is not skipped. LKDTM is not in Debian's kernels, so it is left out of this list (add
 "lkdtm:PANIC" for a kernel with CONFIG_LKDTM).
 """
 

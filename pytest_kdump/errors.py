@@ -45,6 +45,15 @@ class ConfigError(KdumpError):
     """The configuration (environment YAML, options, paths) is wrong."""
 
 
+class UnknownTrigger(ConfigError, ValueError):
+    """A trigger or crash-module mode that does not exist (also a ValueError, as before)."""
+
+
+class Unsupported(ConfigError):
+    """The board cannot fire this trigger (an architecture or kernel limit, not a failure):
+    the one reason a crash test may skip."""
+
+
 class ToolError(KdumpError):
     """A host tool is missing or failed (apt, qemu, debugfs, crash...)."""
 

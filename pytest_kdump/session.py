@@ -18,7 +18,7 @@ from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
 from pytest_kdump.engine.results import ArmedState, BoardState, DumpResult, SeenCrash
-from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError
+from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError, Unsupported
 from pytest_kdump.report.record import build_record, write_record
 from pytest_kdump.symbols import clean_function
 from pytest_kdump.triggers import Trigger, get_trigger
@@ -206,11 +206,14 @@ class Kdump:
         return get_trigger(spec)
 
     def supports(self, spec: str | Trigger) -> str | None:
-        """None if the board can fire this trigger, else the precise reason it cannot."""
+        """None if the board can fire this trigger, else the precise reason it cannot (an
+        architecture or kernel limit). Anything else that stops the trigger from being
+        prepared (no compiler, a failed module build, an unknown name) raises: a crash test
+        may skip for the first, never for the second."""
         try:
             trig = self.trigger(spec)
-        except KdumpError as exc:
-            return f"cannot prepare {spec}: {exc.message}"
+        except Unsupported as exc:
+            return exc.message
         return self._guard(self.engine.unsupported, trig)
 
     def armed(self) -> ArmedState:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_kdump.console.transfer import CONTROL_CHARS, check_remote_path
-from pytest_kdump.errors import ConfigError
+from pytest_kdump.errors import ConfigError, UnknownTrigger
 
 # a sysctl name: kernel.core_pattern, net.ipv4.conf.eth0.rp_filter
 _SYSCTL_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -105,5 +105,6 @@ def get_trigger(spec: str | Trigger) -> Trigger:
     try:
         return BUILTIN[spec]
     except KeyError:
-        raise ValueError(f"unknown trigger {spec!r}; known: {', '.join(BUILTIN)}, "
-                         "'module:<mode>', 'lkdtm:<TYPE>' or 'cmd:<shell command>'") from None
+        raise UnknownTrigger(f"unknown trigger {spec!r}; known: {', '.join(BUILTIN)}, "
+                             "'module:<mode>', 'lkdtm:<TYPE>' or 'cmd:<shell command>'",
+                             phase="trigger", advice="name a trigger listed") from None

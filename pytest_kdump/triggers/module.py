@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_kdump.arch import get_arch
-from pytest_kdump.errors import ConfigError
+from pytest_kdump.errors import UnknownTrigger, Unsupported
 from pytest_kdump.triggers import Trigger
 
 REMOTE_PATH = "/tmp/kdump_crash.ko"
@@ -96,12 +96,13 @@ def check_mode(mode: str, arch: str) -> ModuleMode:
     the module. An unknown mode raises ValueError; an unknown architecture, or one the mode
     cannot crash (``divide`` on aarch64), a ConfigError naming the modes that work there."""
     if mode not in MODES:
-        raise ValueError(f"unknown crash module mode {mode!r}; known: {', '.join(MODES)}")
+        raise UnknownTrigger(f"unknown crash module mode {mode!r}; known: {', '.join(MODES)}",
+                             phase="trigger", advice="use module:<mode> with a mode listed")
     get_arch(arch, phase="trigger")
     spec = MODES[mode]
     if arch not in spec.arches:
         reason = f": {spec.limit}" if spec.limit else ""
-        raise ConfigError(
+        raise Unsupported(
             f"module:{mode} cannot crash an {arch} kernel{reason}; modes for {arch}: "
             f"{', '.join(supported_modes(arch))}", phase="trigger",
             advice=f"use module:{mode} on {', '.join(spec.arches)} only")

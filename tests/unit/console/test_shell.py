@@ -58,8 +58,7 @@ class PtyBoard:
 
 @pytest.fixture
 def busybox(tmp_path: Path) -> Iterator[tuple[Shell, ConsoleCapture, PtyBoard]]:
-    if not os.access("/bin/busybox", os.X_OK):
-        pytest.skip("/bin/busybox is not installed")
+    assert os.access("/bin/busybox", os.X_OK), "/bin/busybox is missing: run ./setup"
     board = PtyBoard()
     cap = ConsoleCapture(board.read, tmp_path)
     sp = ConsoleSpawn(cap, board.write, timeout=5)

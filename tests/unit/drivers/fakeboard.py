@@ -216,6 +216,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
                              r"test -e (\S+)", cmd):
             return "", 0 if m[1] in self.files else 1
         simple = {"true": ("", 0), "false": ("", 1), "uname -r": (self.release, 0),
+                  "uname -m": ("x86_64", 0),
                   "dmesg -n 1": ("", 0)}
         if cmd in simple:
             return simple[cmd]

@@ -172,3 +172,28 @@ def test_the_guest_image_is_built_before_activation_not_in_it(make_target, monke
     target.deactivate(driver)
     target.activate(driver)  # a second activation builds nothing
     assert len(built) == 1
+
+
+def test_a_trigger_that_cannot_be_prepared_fails_it_does_not_skip(
+        make_target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """supports() gives a reason only for what the board cannot do (here: an NMI from the
+    host); a module that cannot be built raises, so a crash matrix fails instead of skipping."""
+    from pytest_kdump.build import crashmod
+    from pytest_kdump.errors import ToolError
+    from pytest_kdump.session import KdumpSession
+
+    def no_compiler(*args: object, **kwargs: object) -> None:
+        raise ToolError("gcc not found", phase="trigger", advice="run ./setup")
+
+    monkeypatch.setattr(crashmod, "build_module", no_compiler)
+    session = KdumpSession(_engine(make_target(), tmp_path), None, None, tmp_path / "art")
+    try:
+        kdump = session.for_test(tmp_path / "art" / "t")
+        assert "NMI injection needs QEMU's monitor" in kdump.supports("nmi")
+        assert kdump.supports("sysrq") is None
+        with pytest.raises(ToolError, match="gcc not found"):
+            kdump.supports("module:panic")
+        with pytest.raises(ConfigError, match="unknown trigger 'nosuch'"):
+            kdump.supports("nosuch")
+    finally:
+        session.close()
