@@ -119,6 +119,21 @@ def test_overlong_command_is_refused(session: KdumpSession) -> None:
     assert kdump.run("echo fine") == "fine"
 
 
+def test_fetch_timeout_is_the_fetch_phase_and_leaves_no_vmcore(session: KdumpSession) -> None:
+    kdump = session.for_test(session.artifacts_root / "fetch-timeout")
+    timeouts = session.engine.timeouts
+    saved, timeouts.fetch = timeouts.fetch, 0.001
+    try:
+        with pytest.raises(PhaseTimeout) as info:
+            kdump.trigger_crash("sysrq", backend="drgn")
+    finally:
+        timeouts.fetch = saved
+    assert info.value.phase == "fetch" and "fetch" in info.value.advice, info.value
+    assert not (kdump.artifacts / "vmcore").exists()
+    assert kdump.finish("failed", 1.0)["error"]["phase"] == "fetch"
+    assert session.for_test(session.artifacts_root / "after-fetch").run("echo back") == "back"
+
+
 def test_second_crash_in_one_test_has_its_own_folder(session: KdumpSession) -> None:
     kdump = session.for_test(session.artifacts_root / "two-crashes")
     first = kdump.trigger_crash("sysrq", backend="drgn")
