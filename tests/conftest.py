@@ -11,7 +11,7 @@ import pytest
 from pytest_kdump.analysis.crash.tool import CrashTool, install_crash
 from pytest_kdump.build.image import current_image
 from pytest_kdump.cachedir import cache_dir
-from tests.helpers import ENV
+from tests.helpers import own_session
 
 # (name, trigger): a sysrq panic and an oops inside a module (exception RIP frame)
 DUMPS = (("sysrq", "sysrq"), ("module-null", "module:null"))
@@ -51,18 +51,8 @@ def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RealDump]:
         return {name: RealDump(name, image.vmlinux, Path(reuse) / name / "vmcore", crash,
                                image.kernel_release)
                 for name, _ in DUMPS}
-    from pytest_kdump.drivers.environment import open_session
-
     base = tmp_path_factory.mktemp("real-dumps")
-    old = os.environ.get("LG_KDUMP_RUN")
-    os.environ["LG_KDUMP_RUN"] = str(base)
-    try:
-        env, session = open_session(ENV, base / "artifacts", crash=crash)
-    finally:
-        if old is None:
-            del os.environ["LG_KDUMP_RUN"]
-        else:
-            os.environ["LG_KDUMP_RUN"] = old
+    env, session = own_session(base, crash=crash)
     dumps = {}
     try:
         for name, trigger in DUMPS:

@@ -80,3 +80,30 @@ def assert_helpful(exc: Exception, phase: str) -> None:
     assert exc.log_path is not None and exc.log_path.is_file(), exc
     text = str(exc)
     assert f"[phase {phase}]" in text and "What to check:" in text and "Console tail:" in text
+
+
+def fake_dump_files(folder: Path) -> tuple[Path, Path]:
+    """A vmlinux and a vmcore that only look like them (for a fake crash)."""
+    vmlinux = folder / "vmlinux"
+    vmlinux.write_bytes(b"\x7fELF not really")
+    vmcore = folder / "vmcore"
+    vmcore.write_bytes(b"\x7fELF\x02" + bytes(59))  # an ELF core with no segments
+    return vmlinux, vmcore
+
+
+def own_session(base: Path, **kwargs: Any) -> tuple[Any, Any]:
+    """A QEMU board of its own (its dump disk in ``base``) and its KdumpSession, artifacts in
+    ``base/artifacts``: (labgrid env, session); close the session, then clean the env up."""
+    import os
+
+    from pytest_kdump.drivers.environment import open_session
+
+    old = os.environ.get("LG_KDUMP_RUN")
+    os.environ["LG_KDUMP_RUN"] = str(base)
+    try:
+        return open_session(ENV, base / "artifacts", **kwargs)
+    finally:
+        if old is None:
+            del os.environ["LG_KDUMP_RUN"]
+        else:
+            os.environ["LG_KDUMP_RUN"] = old

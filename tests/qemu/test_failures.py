@@ -16,22 +16,14 @@ import pytest
 from pytest_kdump.drivers.environment import open_session
 from pytest_kdump.errors import BoardDied, CycleError, PhaseTimeout
 from pytest_kdump.triggers import Trigger
-from tests.helpers import ENV, assert_helpful, env_variant
+from tests.helpers import ENV, assert_helpful, env_variant, own_session
 
 
 @pytest.fixture(scope="module")
 def sysrq_session(tmp_path_factory: pytest.TempPathFactory):
     """One QEMU board for this module, with its own dump disk, and a real sysrq crash on it."""
     base = tmp_path_factory.mktemp("sysrq")
-    old = os.environ.get("LG_KDUMP_RUN")
-    os.environ["LG_KDUMP_RUN"] = str(base)
-    try:
-        env, session = open_session(ENV, base / "artifacts")
-    finally:
-        if old is None:
-            del os.environ["LG_KDUMP_RUN"]
-        else:
-            os.environ["LG_KDUMP_RUN"] = old
+    env, session = own_session(base)
     crash = session.for_test(base / "artifacts" / "sysrq").trigger_crash("sysrq")
     yield session, crash
     session.close()

@@ -31,18 +31,6 @@ WAIT = 10  # seconds: far more than any wait below needs; a broken capture fails
 
 
 @pytest.fixture
-def source() -> FakeSource:
-    return FakeSource()
-
-
-@pytest.fixture
-def capture(source: FakeSource, tmp_path: Path) -> Iterator[ConsoleCapture]:
-    cap = ConsoleCapture(source.read, tmp_path / "logs")
-    yield cap
-    cap.close()
-
-
-@pytest.fixture
 def spawn(capture: ConsoleCapture, source: FakeSource) -> Iterator[ConsoleSpawn]:
     sp = ConsoleSpawn(capture, source.write, timeout=WAIT)
     capture.resume()

@@ -27,7 +27,7 @@ from pytest_kdump.analysis.crash import process as process_mod
 from pytest_kdump.analysis.crash.process import CrashProcess, shell_escape
 from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import CrashCommandError
-from tests.helpers import DATA
+from tests.helpers import DATA, fake_dump_files
 
 FAKE = CrashTool(argv=(sys.executable,
                        str(Path(__file__).parents[1] / "unit/analysis/crash/fake_crash.py")),
@@ -83,11 +83,7 @@ def fake(files: tuple[Path, Path], **kw: object) -> CrashProcess:
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    vmlinux = tmp_path / "vmlinux"
-    vmlinux.write_bytes(b"\x7fELF not really")
-    vmcore = tmp_path / "vmcore"
-    vmcore.write_bytes(b"\x7fELF\x02" + bytes(59))  # an ELF core with no segments
-    return vmlinux, vmcore
+    return fake_dump_files(tmp_path)
 
 
 def kernel_log_with_markers(token: str | None = None) -> str:

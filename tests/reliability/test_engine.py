@@ -5,6 +5,7 @@ SIGTERM or SIGKILL. Each would have failed before its fix (issue 15, items 4, 5,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -18,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kdump.drivers.environment import open_session
 from pytest_kdump.errors import BoardDied, ConfigError, PhaseTimeout
 from pytest_kdump.session import KdumpSession
-from tests.helpers import DATA, ENV, assert_helpful
+from tests.helpers import DATA, ENV, assert_helpful, own_session
 
 pytestmark = pytest.mark.qemu
 
@@ -39,16 +39,7 @@ INJECT_OOPS = ["; ".join(f"echo {shlex.quote('<1>' + line)} > /dev/kmsg"
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KdumpSession]:
     """One QEMU board for this module, with its own dump disk."""
-    base = tmp_path_factory.mktemp("engine")
-    old = os.environ.get("LG_KDUMP_RUN")
-    os.environ["LG_KDUMP_RUN"] = str(base)
-    try:
-        env, kdump_session = open_session(ENV, base / "artifacts")
-    finally:
-        if old is None:
-            del os.environ["LG_KDUMP_RUN"]
-        else:
-            os.environ["LG_KDUMP_RUN"] = old
+    env, kdump_session = own_session(tmp_path_factory.mktemp("engine"))
     yield kdump_session
     kdump_session.close()
     env.cleanup()
@@ -193,36 +184,35 @@ def _qemu_of(run: Path) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopped_run_records_interrupted_and_leaves_no_qemu(tmp_path: Path, sig: int) -> None:
+@contextlib.contextmanager
+def _long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
+    """The child pytest, once its test waits on the board: (process, console log, run
+    folder); killed on the way out if still running."""
     proc, art, run = _start_run(tmp_path)
     log = art / "test_long.py_test_long" / "console.log"
     try:
         _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
                   "the test reached its long command")
         assert _qemu_of(run)
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=90)
+        yield proc, log, run
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_run_records_interrupted_and_leaves_no_qemu(tmp_path: Path, sig: int) -> None:
+    with _long_run(tmp_path) as (proc, log, run):
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=90)
     record = json.loads((log.parent / "kdump.json").read_text())
-    assert record["outcome"] == "interrupted", text[-3000:]
+    assert record["outcome"] == "interrupted", out.decode(errors="replace")[-3000:]
     assert "STARTED-42" in log.read_text()
     _wait_for(lambda: not _qemu_of(run), 10, "QEMU gone after the run")
 
 
 def test_killed_run_leaves_no_qemu(tmp_path: Path) -> None:
-    proc, art, run = _start_run(tmp_path)
-    log = art / "test_long.py_test_long" / "console.log"
-    try:
-        _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
-                  "the test reached its long command")
-        assert _qemu_of(run)
+    with _long_run(tmp_path) as (proc, _, run):
         proc.kill()  # SIGKILL: no teardown at all
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     _wait_for(lambda: not _qemu_of(run), 20, "QEMU gone after pytest was killed")

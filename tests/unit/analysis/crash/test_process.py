@@ -15,6 +15,7 @@ from pytest_kdump.analysis.crash import process as process_mod
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import AnalysisError, CrashCommandError, VmcoreError
+from tests.helpers import fake_dump_files
 
 FAKE = CrashTool(argv=(sys.executable, str(Path(__file__).with_name("fake_crash.py"))),
                  version="8.0.6", source="fake")
@@ -22,11 +23,7 @@ FAKE = CrashTool(argv=(sys.executable, str(Path(__file__).with_name("fake_crash.
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    vmlinux = tmp_path / "vmlinux"
-    vmlinux.write_bytes(b"\x7fELF not really")
-    vmcore = tmp_path / "vmcore"
-    vmcore.write_bytes(b"\x7fELF\x02" + bytes(59))  # an ELF core with no segments
-    return vmlinux, vmcore
+    return fake_dump_files(tmp_path)
 
 
 def session(files, mode: str = "ok", **kw) -> CrashProcess:
