@@ -196,6 +196,7 @@ def _collect_unexpected(handle: Kdump, item: pytest.Item) -> None:
     except KdumpError as exc:
         text = f"the dump of the unexpected crash could not be collected:\n{exc}"
     except Exception as exc:  # a bug or a tool's own error: the record is still written
+        session.engine.warnings.append(f"collecting the unexpected crash failed: {exc!r}")
         handle.error = handle.error or KdumpError(
             f"collecting the unexpected crash failed: {exc!r}", phase="collect",
             advice="a bug in pytest-kdump or a host tool: see the traceback in the report",

@@ -146,10 +146,11 @@ def test_long(kdump):
 '''
 
 
-def _start_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
-    """pytest in a child process on a test that waits on the board for minutes; returns it,
-    its artifact folder and its run folder (which QEMU's command line names)."""
-    (tmp_path / "test_long.py").write_text(LONG_TEST)
+def _child_pytest(tmp_path: Path, name: str, source: str, *args: str
+                  ) -> tuple[subprocess.Popen, Path, Path]:
+    """pytest in a child process on ``source`` (as ``name``), with a board of its own; returns
+    the process, its artifact folder and its run folder (which QEMU's command line names)."""
+    (tmp_path / name).write_text(source)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     run = tmp_path / "run"
     run.mkdir()
@@ -157,7 +158,7 @@ def _start_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
          "no:cacheprovider", "--lg-env", str(ENV), "--kdump-artifacts", str(tmp_path / "art"),
-         str(tmp_path / "test_long.py")],
+         str(tmp_path / name), *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, tmp_path / "art", run
 
@@ -188,7 +189,7 @@ def _qemu_of(run: Path) -> list[int]:
 def _long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
     """The child pytest, once its test waits on the board: (process, console log, run
     folder); killed on the way out if still running."""
-    proc, art, run = _start_run(tmp_path)
+    proc, art, run = _child_pytest(tmp_path, "test_long.py", LONG_TEST)
     log = art / "test_long.py_test_long" / "console.log"
     try:
         _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
@@ -216,3 +217,23 @@ def test_killed_run_leaves_no_qemu(tmp_path: Path) -> None:
         proc.kill()  # SIGKILL: no teardown at all
         proc.wait(timeout=30)
     _wait_for(lambda: not _qemu_of(run), 20, "QEMU gone after pytest was killed")
+
+
+BOARD_TESTS = '''
+def test_uses_the_board(target, request):
+    assert request.config.stash  # the board's console is captured for this test too
+
+def test_crashes(kdump):
+    kdump.trigger_crash("sysrq")
+'''
+
+
+def test_a_run_without_kdump_tests_keeps_each_tests_console_log(tmp_path: Path) -> None:
+    """-k selects only a test using the labgrid target: it still gets its folder, console log
+    and kdump.json (and the crash watch), as a test using kdump would."""
+    proc, art, _ = _child_pytest(tmp_path, "test_board.py", BOARD_TESTS, "-k", "uses_the_board")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    folder = art / "test_board.py_test_uses_the_board"
+    assert (folder / "console.log").is_file()
+    assert json.loads((folder / "kdump.json").read_text())["outcome"] == "passed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -195,5 +196,47 @@ def test_a_trigger_that_cannot_be_prepared_fails_it_does_not_skip(
             kdump.supports("module:panic")
         with pytest.raises(ConfigError, match="unknown trigger 'nosuch'"):
             kdump.supports("nosuch")
+    finally:
+        session.close()
+
+
+def test_teardown_writes_the_record_whatever_collecting_raises(
+        make_target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    """A non-KdumpError while the dump of an unexpected crash is collected (here the
+    TimeoutExpired a fetch used to let escape): kdump.json is still written with the error,
+    and the test's console log is detached (later console output does not go into it)."""
+    import json
+    import subprocess
+
+    from pytest_kdump import plugin
+    from pytest_kdump.analysis.crash.tool import CrashTool
+    from pytest_kdump.session import KdumpSession
+
+    tool = CrashTool(("crash",), "8.0.6", "not run")
+    session = KdumpSession(_engine(make_target(), tmp_path), tool, None, tmp_path / "art")
+    try:
+        kdump = session.for_test(tmp_path / "art" / "t", "t")
+        assert kdump.armed().loaded  # armed: the dump of the crash will be collected
+        with pytest.raises(UnexpectedCrash):
+            kdump.run("echo c > /proc/sysrq-trigger")
+
+        def fetch_hangs(*args: object, **kwargs: object) -> None:
+            raise subprocess.TimeoutExpired("debugfs", 120)
+
+        monkeypatch.setattr(session.engine, "follow_crash", fetch_hangs)
+        deadline = time.monotonic() + 10
+        while not session.engine.unexpected_since(0) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the report completes when the console goes quiet
+            session.engine.settle_detection()
+        record = plugin._finish(kdump, request.node, 0.0)
+        assert record["error"]["type"] == "UnexpectedCrash", record  # the test's own error
+        assert any("TimeoutExpired" in w for w in record["warnings"]), record["warnings"]
+        saved = json.loads((kdump.artifacts / "kdump.json").read_text())
+        assert saved["error"] == record["error"]
+        assert session.engine.log_path != kdump.console_log
+        size = kdump.console_log.stat().st_size
+        session.engine.run("echo after-the-test")
+        assert kdump.console_log.stat().st_size == size
     finally:
         session.close()
