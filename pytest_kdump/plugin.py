@@ -28,7 +28,7 @@ from pytest_kdump.session import Kdump, KdumpSession, ready_driver
 
 _REPORTS = pytest.StashKey[dict]()
 _SESSION = pytest.StashKey[KdumpSession]()
-_HANDLE = pytest.StashKey[Kdump]()
+_HANDLE = pytest.StashKey["Kdump | None"]()  # None once the test is finished
 _MARK = pytest.StashKey[int]()
 _RUN_DIR = pytest.StashKey["Path | None"]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
@@ -232,6 +232,7 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     started = time.time()
     yield handle
     record = _finish(handle, request.node, started)
+    request.node.stash[_HANDLE] = None  # pytest keeps items: not their dumps and analyses
     for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
         if record.get(key) is not None:
             request.node.user_properties.append((f"kdump_{key}", record[key]))
