@@ -33,6 +33,7 @@ end, what it was given).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Iterator
 
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 _SEND_TIMEOUT = 10.0  # a watcher that does not read for this long is taken as hung
@@ -101,42 +103,26 @@ def unwatch(pid: int) -> None:
         _with_lock(_send_unwatch, pid)
 
 
-def run(*popenargs: Any, name: str = "", input: Any = None, capture_output: bool = False,
-        timeout: float | None = None, check: bool = False,
-        **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-    """``subprocess.run``, with the process watched while it runs (``name`` as in :func:`watch`).
-
-    Same arguments, result and exceptions as :func:`subprocess.run` (TimeoutExpired kills the
-    process); use it for short tools that must not outlive a killed pytest (debugfs).
-    """
+@contextlib.contextmanager
+def own_group(*popenargs: Any, name: str = "",
+              **kwargs: Any) -> Iterator[subprocess.Popen[Any]]:
+    """``subprocess.Popen`` in a session (process group) of its own, watched (``name`` as in
+    :func:`watch`): Ctrl-C does not reach it, only this code and the watcher stop it. On the
+    way out, however the block ends, the group is SIGKILLed (children the process started
+    included) and the process reaped (at most 10 s), then unwatched."""
     import subprocess
 
-    if input is not None:
-        if kwargs.get("stdin") is not None:
-            raise ValueError("stdin and input arguments may not both be used.")
-        kwargs["stdin"] = subprocess.PIPE
-    if capture_output:
-        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
-    with subprocess.Popen(*popenargs, **kwargs) as process:
-        watch(process.pid, name)
-        try:
-            stdout, stderr = process.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()  # communicate() already put the output so far into the exception
-            raise
-        except BaseException:  # KeyboardInterrupt included; Popen.__exit__ waits
-            process.kill()
-            raise
-        finally:
-            unwatch(process.pid)
-        retcode = process.poll()
-        if check and retcode:
-            raise subprocess.CalledProcessError(retcode, process.args, output=stdout,
-                                                stderr=stderr)
-    return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
+    proc = subprocess.Popen(*popenargs, start_new_session=True, **kwargs)
+    watch(proc.pid, name)
+    try:
+        yield proc
+    finally:
+        # a finished leader's group is empty, and its id is not reused while it has members
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        unwatch(proc.pid)
 
 
 def watcher_pid() -> int | None:

@@ -275,33 +275,25 @@ def _pipeline(steps: list[list[str]], errs: list[IO[bytes]],
     and the indexes of the steps still running at the deadline (killed). Whatever happens,
     no process is left running."""
     procs: list[subprocess.Popen[bytes]] = []
-    try:
+    with contextlib.ExitStack() as stack:  # on the way out: each step's group killed, reaped
         stdin: IO[bytes] | int = subprocess.DEVNULL
         for argv, err in zip(steps, errs, strict=True):
             last = argv is steps[-1]
             # own process group: dpkg-deb forks decompressors, killed along with it
-            procs.append(subprocess.Popen(
-                argv, stdin=stdin, stderr=err, start_new_session=True,
-                stdout=subprocess.DEVNULL if last else subprocess.PIPE))
-            reaper.watch(procs[-1].pid, argv[0])  # own session: only the reaper stops it
+            procs.append(stack.enter_context(reaper.own_group(
+                argv, name=argv[0], stdin=stdin, stderr=err,
+                stdout=subprocess.DEVNULL if last else subprocess.PIPE)))
             if not isinstance(stdin, int):
                 # close the parent's copy of the pipe: when the reader ends early, the writer
                 # gets SIGPIPE instead of blocking forever on a full pipe
                 stdin.close()
             stdin = procs[-1].stdout or subprocess.DEVNULL
-        for proc in reversed(procs):
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            for proc in reversed(procs):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return procs, [i for i, proc in enumerate(procs) if proc.poll() is None]
         return procs, []
-    except subprocess.TimeoutExpired:
-        return procs, [i for i, proc in enumerate(procs) if proc.poll() is None]
-    finally:
-        for proc in procs:
-            # the group too: a step's children may outlive it (a finished step's group is
-            # empty, and its id is not reused while it has members)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
 
 
 def host_deb_arch() -> str:

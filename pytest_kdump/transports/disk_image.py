@@ -11,11 +11,9 @@ partial copy, and the next fetch starts again.)
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -80,20 +78,12 @@ class DiskImageTransport:
             raise self._timeout(request, limit)
         image = os.path.abspath(self.image)  # debugfs may run in dest
         # its own process group: on timeout it is killed with anything it started
-        proc = subprocess.Popen([_tool("debugfs"), "-R", request, image],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                                start_new_session=True)
-        reaper.watch(proc.pid, "debugfs")  # its own session: Ctrl-C does not reach it
-        try:
-            out, err = proc.communicate(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            raise self._timeout(request, limit) from None
-        finally:
-            if proc.returncode is None:  # timed out or interrupted: no orphan left behind
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.communicate(timeout=10)
+        with reaper.own_group([_tool("debugfs"), "-R", request, image], name="debugfs",
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd) as proc:
+            try:
+                out, err = proc.communicate(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                raise self._timeout(request, limit) from None
         return out.decode(errors="replace"), err.decode(errors="replace")
 
     def _timeout(self, request: str, limit: float) -> PhaseTimeout:

@@ -313,14 +313,25 @@ def test_module_entry_point_needs_the_socket() -> None:
     assert "stdin must be the socket" in proc.stderr
 
 
-def test_run_is_subprocess_run_watched(tmp_path: Path) -> None:
-    """reaper.run(): subprocess.run's result and timeout, the process unwatched after."""
+def test_own_group_kills_the_group_and_unwatches() -> None:
+    """reaper.own_group(): the process in a group of its own, watched while the block runs;
+    on the way out (here an exception) the group, a child the process started included, is
+    killed, the process reaped and unwatched."""
     before = set(reaper._watched)  # other tests of this process may watch theirs
-    done = reaper.run(["sh", "-c", "echo out; echo err >&2; exit 3"], name="sh",
-                      capture_output=True, text=True)
-    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
-    with pytest.raises(subprocess.CalledProcessError):
-        reaper.run(["false"], check=True)
-    with pytest.raises(subprocess.TimeoutExpired):
-        reaper.run(["sleep", "1000"], timeout=0.2)
+    with pytest.raises(RuntimeError), reaper.own_group(
+            ["sh", "-c", "sleep 1000 & echo $!; wait"], name="sh",
+            stdout=subprocess.PIPE, text=True) as proc:
+        child = int(proc.stdout.readline())
+        assert os.getpgid(child) == proc.pid != os.getpgid(0)
+        assert proc.pid in reaper._watched
+        raise RuntimeError("the block failed")
+    assert proc.returncode is not None
+    wait_until(lambda: _gone(child), "the group's other process killed")
     assert not reaper._watched - before
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
