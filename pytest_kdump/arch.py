@@ -62,12 +62,17 @@ ARCHES: dict[str, Arch] = {
 """The known architectures by ``uname -m`` name."""
 
 
+ALIASES = {a.deb_arch: a.name for a in ARCHES.values()} | {"arm64": "aarch64"}
+"""Other names of the architectures: Debian's (``amd64``, ``arm64``)."""
+
+
 def get_arch(name: str, *, error: type[KdumpError] = ConfigError, phase: str | None = None,
              doing: str | None = None) -> Arch:
-    """The architecture called ``name``; an unknown one raises ``error`` (a ConfigError by
-    default) with ``phase``, saying what could not be done (``doing``) and which names work."""
+    """The architecture called ``name`` (or one of its :data:`ALIASES`); an unknown one raises
+    ``error`` (a ConfigError by default) with ``phase``, saying what could not be done
+    (``doing``) and which names work."""
     try:
-        return ARCHES[name]
+        return ARCHES[name] if name in ARCHES else ARCHES[ALIASES[name]]
     except KeyError:
         message = (f"cannot {doing} for architecture {name!r}" if doing
                    else f"unknown architecture {name!r}")

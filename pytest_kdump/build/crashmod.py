@@ -425,6 +425,9 @@ def _build(kdir: Path, build_dir: Path, files: dict[str, bytes], *, arch: str, c
            f"CC={cc}"]
     if cross:
         cmd.append(f"CROSS_COMPILE={cross}")
+    if shutil.which("pahole") is None:
+        # BTF for the module would need pahole (dwarves); crash and drgn read its DWARF
+        cmd.append("CONFIG_DEBUG_INFO_BTF_MODULES=")
     cmd.append("modules")
     logger.info("building the crash module for %s (%s) in %s", release, arch, build_dir)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_make_env(),

@@ -113,9 +113,6 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     (``linux-image-cloud-amd64``'s current kernel on x86_64).
     """
     spec = get_arch(arch, error=ImageError, phase="image")
-    if arch != "x86_64":
-        raise ImageError(f"{arch} guest images are not supported yet", phase="image",
-                         advice="build the x86_64 image; arm64 support is planned")
     for tool in ("apt-cache", "apt-get", "dpkg-deb", "depmod", "modprobe", "readelf", "tar"):
         if shutil.which(tool) is None and not Path("/sbin", tool).exists():
             raise ToolError(f"host tool {tool!r} not found", phase="image",
@@ -163,6 +160,8 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
             _check_config(stage / "sysroot" / "boot" / f"config-{release}", kernel_pkg)
             tree = stage / "tree"
             _populate_tree(tree, stage / "sysroot", spec, release)
+            _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
+            _text_offset(stage / "sysroot", release, image_dir / "vmlinux", tree)
             crash_initrd = _cpio(tree, level=6)
             shutil.copy2(stage / "sysroot" / "boot" / f"vmlinuz-{release}", image_dir / "vmlinuz")
             boot = tree / "boot"
@@ -172,7 +171,6 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
             (image_dir / "initrd.img").write_bytes(_cpio(tree, level=1))
             logger.info("initramfs: crash %d KiB, production %d KiB", len(crash_initrd) >> 10,
                         (image_dir / "initrd.img").stat().st_size >> 10)
-            _extract_vmlinux(debs[f"{kernel_pkg}-dbg"], release, image_dir, stage)
         shutil.rmtree(final_dir, ignore_errors=True)
         image_dir.rename(final_dir)  # complete images only: a failed build leaves *.partial
         image_dir = final_dir
@@ -222,8 +220,8 @@ def _check_config(config: Path, pkg: str) -> None:
     missing = [opt for opt in REQUIRED_CONFIG if f"\n{opt}=y" not in f"\n{text}"]
     if missing:
         raise ImageError(f"kernel {pkg} lacks {', '.join(missing)}", phase="image",
-                         advice="kdump needs CONFIG_KEXEC, CONFIG_CRASH_DUMP and "
-                                "CONFIG_PROC_VMCORE built in (=y): use another kernel")
+                         advice=f"kdump needs {', '.join(REQUIRED_CONFIG)} built in (=y): "
+                                "use another kernel")
 
 
 def _populate_tree(tree: Path, sysroot: Path, spec: Arch, release: str) -> None:
@@ -233,18 +231,49 @@ def _populate_tree(tree: Path, sysroot: Path, spec: Arch, release: str) -> None:
         (tree / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(GUEST_DIR / "init.sh", tree / "init")
     (tree / "init").chmod(0o755)
-    shutil.copy2(sysroot / "bin" / "busybox", tree / "bin" / "busybox")
+    shutil.copy2(_find_program(sysroot, "busybox"), tree / "bin" / "busybox")
     (tree / "bin" / "sh").symlink_to("busybox")
     binaries = []
     for name in ("kexec", "makedumpfile"):
-        src = next((sysroot / d / name for d in ("sbin", "usr/sbin", "bin", "usr/bin")
-                    if (sysroot / d / name).is_file()), None)
-        if src is None:
-            raise ImageError(f"{name} missing from its package", phase="image")
+        src = _find_program(sysroot, name)
         shutil.copy2(src, tree / "sbin" / name)
         binaries.append(src)
     _copy_libraries(tree, sysroot, spec, binaries)
     _copy_modules(tree, sysroot, release)
+
+
+def _text_offset(sysroot: Path, release: str, vmlinux: Path, tree: Path) -> None:
+    """For a kernel whose /proc/kallsyms will lack ``_text`` (built without
+    ``CONFIG_KALLSYMS_ALL``, like Debian's 6.1 arm64), store ``_stext - _text`` from its debug
+    vmlinux in ``/etc/kallsyms-text-offset``: the init adds ``_text`` for kexec-tools, which
+    needs it to describe the kernel in the dump header (without it makedumpfile fails: "Can't
+    get the address of system_utsname")."""
+    config = sysroot / "boot" / f"config-{release}"
+    if not config.is_file() or "\nCONFIG_KALLSYMS_ALL=y" in f"\n{config.read_text()}":
+        return
+    symbols = subprocess.run(["readelf", "-sW", str(vmlinux)], capture_output=True,
+                             text=True).stdout
+    found = {name: int(addr, 16) for addr, name in
+             re.findall(r"^\s*\d+: ([0-9a-f]+)\s.*\s(_s?text)$", symbols, re.M)}
+    if set(found) != {"_text", "_stext"}:
+        raise ImageError(f"kernel {release} is built without CONFIG_KALLSYMS_ALL and its debug "
+                         "vmlinux gives no _text and _stext", phase="image",
+                         advice="use a kernel built with CONFIG_KALLSYMS_ALL=y: kexec-tools "
+                                "needs _text in /proc/kallsyms")
+    offset = found["_stext"] - found["_text"]
+    (tree / "etc" / "kallsyms-text-offset").write_text(f"{offset:#x}\n")
+    logger.info("kernel without CONFIG_KALLSYMS_ALL: the init adds _text = _stext - %#x "
+                "to /proc/kallsyms for kexec", offset)
+
+
+def _find_program(sysroot: Path, name: str) -> Path:
+    """``name`` in the unpacked packages (``/usr/bin`` in merged-/usr releases)."""
+    src = next((sysroot / d / name for d in ("sbin", "usr/sbin", "bin", "usr/bin")
+                if (sysroot / d / name).is_file()), None)
+    if src is None:
+        raise ImageError(f"{name} missing from its package", phase="image",
+                         advice="report this: the package's layout is not the expected one")
+    return src
 
 
 def _readelf(path: Path, flag: str) -> str:

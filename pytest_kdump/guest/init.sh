@@ -69,6 +69,21 @@ save_vmcore() {
     after_dump
 }
 
+# kexec-tools reads _text from /proc/kallsyms, which lists it only with CONFIG_KALLSYMS_ALL
+# (Debian's 6.1 arm64 kernel lacks it). The image builder then stores _stext - _text from the
+# kernel's System.map; a copy of kallsyms with _text added is bound over the real one.
+supply_text() {
+    [ -f /etc/kallsyms-text-offset ] || return 0
+    grep -q ' _text$' /proc/kallsyms && return 0
+    stext=$(grep ' _stext$' /proc/kallsyms | cut -d' ' -f1)
+    [ -n "$stext" ] || { say "kallsyms lacks _text and _stext: kexec may fail"; return 0; }
+    offset=$(cat /etc/kallsyms-text-offset)
+    text=$(printf '%016x' $((0x$stext - offset)))
+    { cat /proc/kallsyms; echo "$text T _text"; } > /tmp/kallsyms
+    mount --bind /tmp/kallsyms /proc/kallsyms &&
+        say "kallsyms lacks _text (no CONFIG_KALLSYMS_ALL): supplied _text=$text for kexec"
+}
+
 arm_kdump() {
     case "$cmdline" in
         *crashkernel=*) ;;
@@ -78,10 +93,14 @@ arm_kdump() {
     for w in $cmdline; do
         case "$w" in crashkernel=*|pytest_kdump.crash_append=*) ;; *) append="$append $w" ;; esac
     done
-    append="$append $(opt crash_append 'irqpoll nr_cpus=1 reset_devices')"
+    # cma=0: a kernel that reserves CMA by default (Debian arm64: 64 MiB) would take it from
+    # the crash kernel's reservation too, leaving too little to unpack the initramfs
+    append="$append $(opt crash_append 'irqpoll nr_cpus=1 reset_devices cma=0')"
     append=$(echo "$append" | tr ',' ' ' | sed 's/^ *//')
+    supply_text
     out=$(kexec -p /boot/vmlinuz --initrd=/boot/initrd-crash.img --append="$append" 2>&1)
     rc=$?
+    umount /proc/kallsyms 2>/dev/null && rm -f /tmp/kallsyms
     loaded=$(cat /sys/kernel/kexec_crash_loaded 2>/dev/null)
     if [ $rc -eq 0 ] && [ "$loaded" = 1 ]; then
         say "kdump armed (kexec -p rc=0)"
