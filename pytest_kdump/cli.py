@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from pytest_kdump import analysis, detect
+from pytest_kdump.analysis.crash.cross import TARGETS, install_cross_crash
 from pytest_kdump.analysis.crash.process import CommandOutput
-from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash, installed_crash
-from pytest_kdump.arch import ARCHES
+from pytest_kdump.analysis.crash.tool import (
+    CrashTool,
+    crash_for_dump,
+    find_crash,
+    install_crash,
+    installed_crash,
+)
+from pytest_kdump.arch import ALIASES, ARCHES
 from pytest_kdump.build import image
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
@@ -21,10 +29,16 @@ EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
   pytest-kdump image info               # what is cached, and where
   pytest-kdump setup-crash              # a crash that reads current Debian kernels' dumps
+  pytest-kdump setup-crash --arch aarch64  # one for arm64 dumps (built from source, 6-10 min)
   pytest-kdump analyze vmlinux vmcore   # panic message, crashing task, backtrace
   pytest-kdump analyze vmlinux */vmcore --script analyze.crash --json  # batch
   pytest-kdump oops console.log --json  # the crash reports in a saved console log
 """
+
+
+def _arch_name(name: str) -> str:
+    """An architecture as ``uname -m`` names it (``arm64`` -> ``aarch64``)."""
+    return ALIASES.get(name, name)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     img_sub = img.add_subparsers(dest="image_command", required=True)
     build = img_sub.add_parser("build", help="build the guest image (kernel, initramfs with "
                                              "kexec/makedumpfile, debug vmlinux)")
-    build.add_argument("--arch", default="x86_64", choices=sorted(ARCHES))
+    build.add_argument("--arch", default="x86_64", choices=sorted(ARCHES), type=_arch_name,
+                       help="x86_64 (default) or aarch64 (Debian's names amd64, arm64 work too)")
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.add_argument("--kernel-package", metavar="NAME",
                        help="Debian kernel package (default: linux-image-cloud-amd64's kernel)")
@@ -47,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     crash = sub.add_parser("setup-crash", help="install crash 8.0.6 (Debian trixie) into the "
                                                "cache, without touching the host")
     crash.add_argument("--force", action="store_true")
+    crash.add_argument("--arch", choices=[*sorted(ARCHES), "all"], type=_arch_name,
+                       help="architecture of the dumps to read (default: the host's); another "
+                            "architecture's crash is built from Debian's source (6-10 minutes; "
+                            "needs the build tools the set-up script installs)")
 
     an = sub.add_parser(
         "analyze", help="analyse vmcores of one kernel: panic, crashing task, backtrace",
@@ -111,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "image":
             return _image_info(args.json)
         if args.command == "setup-crash":
-            tool = install_crash(cache_dir(), force=args.force)
-            print(f"crash {tool.version} ({tool.source}): {' '.join(tool.argv)}")
+            for tool in _setup_crash(args.arch, args.force):
+                print(f"crash {tool.version} for {tool.arch} dumps ({tool.source}): "
+                      f"{' '.join(tool.argv)}")
             return 0
         if args.command == "analyze":
             return _analyze(args)
@@ -122,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pytest-kdump: error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def _setup_crash(arch: str | None, force: bool) -> list[CrashTool]:
+    """Install the crash for ``arch`` dumps (the host's: trixie's package; another: built),
+    or for every architecture possible here (``all``)."""
+    host = os.uname().machine
+    arches = [host, *TARGETS.get(host, {})] if arch == "all" else [arch or host]
+    return [install_crash(cache_dir(), force=force) if a == host
+            else install_cross_crash(cache_dir(), a, force=force) for a in arches]
 
 
 def _image_info(as_json: bool) -> int:
@@ -161,10 +190,9 @@ def _analyze(args: argparse.Namespace) -> int:
                           advice="give a file of crash commands, one per line")
     if args.commands and args.backend != "crash":
         raise ConfigError("--commands runs crash commands: use it with --backend crash")
-    crash = None
-    if args.backend == "crash":
-        crash = find_crash(args.crash, cache_dir()) if args.crash else \
-            (installed_crash(cache_dir()) or find_crash(None, cache_dir()))
+    # --crash is used for every dump; without it, each dump gets the crash of its architecture
+    crash = find_crash(args.crash, cache_dir()) if args.crash and args.backend == "crash" \
+        else None
     commands = [c.strip() for c in (args.commands or "").split(",") if c.strip()]
     failures = 0
     total = len(args.vmcores)
@@ -207,6 +235,8 @@ def _analyze(args: argparse.Namespace) -> int:
 def _analyze_one(crash: CrashTool | None, args: argparse.Namespace, vmcore: Path,
                  commands: list[str], out: Path | None
                  ) -> tuple[analysis.Analysis, list[CommandOutput] | None]:
+    if args.backend == "crash":
+        crash = crash_for_dump(crash, args.vmlinux, vmcore, cache_dir())
     with analysis.start(crash, args.vmlinux, vmcore, commands, out_dir=out,
                         timeout=args.timeout, backend=args.backend,
                         start_timeout=args.start_timeout) as pending:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pytest_kdump.errors import VmcoreError
 
@@ -137,3 +138,94 @@ def _check_vmcore(path: Path, expected_size: int | None) -> VmcoreInfo:
         raise VmcoreError(f"vmcore {path} is truncated: {size} bytes, {what}", phase="fetch",
                           advice=advice)
     return VmcoreInfo(path, size, fmt)
+
+
+# --- architectures ----------------------------------------------------------------------------
+
+# ELF e_machine -> ``uname -m`` name (elf.h); ppc64 is told apart by the byte order.
+ELF_MACHINES = {62: "x86_64", 183: "aarch64", 3: "i686", 22: "s390x", 243: "riscv64"}
+_EM_PPC64 = 21
+# offset of utsname.machine in makedumpfile's disk_dump_header: signature[8],
+# header_version (int), then struct new_utsname of six 65-byte fields, machine the fifth
+_KDUMP_MACHINE = 12 + 65 * 4
+_FLAT_HEADER = 4096  # makedumpfile -F: a 4096-byte header, then (offset, size, data) blocks
+_FLAT_BLOCKS = 64  # blocks of a flattened file looked at for its offset-0 header
+
+
+def elf_arch(head: bytes) -> str | None:
+    """The ``uname -m`` name of an ELF file's machine (``x86_64``, ``aarch64``) from its first
+    bytes; None for another file or an unknown machine."""
+    if len(head) < 20 or not head.startswith(b"\x7fELF") or head[5] not in (1, 2):
+        return None
+    machine, = struct.unpack_from("<H" if head[5] == 1 else ">H", head, 18)
+    if machine == _EM_PPC64:
+        return "ppc64le" if head[5] == 1 else "ppc64"
+    return ELF_MACHINES.get(machine)
+
+
+def _kdump_arch(head: bytes) -> str | None:
+    machine = head[_KDUMP_MACHINE:_KDUMP_MACHINE + 65].split(b"\0")[0]
+    name = machine.decode("ascii", errors="replace").strip()
+    return {"arm64": "aarch64"}.get(name, name) or None
+
+
+def _dump_head_arch(head: bytes) -> str | None:
+    if head.startswith((b"KDUMP   ", b"DISKDUMP")):
+        return _kdump_arch(head) if len(head) > _KDUMP_MACHINE else None
+    return elf_arch(head)
+
+
+def _flattened_head(f: BinaryIO) -> bytes:
+    """The first bytes of the dump a flattened file holds (its block at offset 0)."""
+    f.seek(_FLAT_HEADER)
+    for _ in range(_FLAT_BLOCKS):
+        block = f.read(16)
+        if len(block) < 16:
+            break
+        # the block headers are big-endian (crash's makedumpfile.c swaps them on x86)
+        offset, size = struct.unpack(">qq", block)
+        if offset < 0 or size < 0:  # END_FLAG_FLAT_HEADER
+            break
+        if offset == 0:
+            return f.read(min(size, 4096))
+        f.seek(size, 1)
+    return b""
+
+
+def vmcore_arch(path: Path) -> str | None:
+    """The architecture (``uname -m`` name: ``x86_64``, ``aarch64``) of the kernel that wrote
+    the dump at ``path``, from its header: ``utsname.machine`` of a kdump-compressed file
+    (flattened or not), ``e_machine`` of an ELF vmcore. None when the file cannot be read or
+    does not say (never raises for a bad file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            if head.startswith(b"makedumpfile"):
+                head = _flattened_head(f)
+    except OSError:
+        return None
+    return _dump_head_arch(head)
+
+
+def vmlinux_arch(path: Path) -> str | None:
+    """The architecture of an ELF kernel (a debug vmlinux), None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            return elf_arch(f.read(64))
+    except OSError:
+        return None
+
+
+def dump_arch(vmlinux: Path, vmcore: Path) -> str | None:
+    """The architecture of an analysis's inputs: the vmcore's, else the vmlinux's (None if
+    neither says). A vmlinux of another architecture than the dump is a ConfigError."""
+    from pytest_kdump.errors import ConfigError
+
+    dump, kernel = vmcore_arch(vmcore), vmlinux_arch(vmlinux)
+    if dump and kernel and dump != kernel:
+        raise ConfigError(f"{vmlinux} is a kernel for {kernel}, but {vmcore} is the dump of a "
+                          f"kernel for {dump}", phase="analysis",
+                          advice=f"give the debug vmlinux of the {dump} kernel that wrote the "
+                                 f"dump (for the QEMU guest: the vmlinux in pytest-kdump's "
+                                 f"images/{dump}-current cache folder)")
+    return dump or kernel

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from pytest_kdump.analysis.crash.backend import DEFAULT_COMMANDS, from_process
 from pytest_kdump.analysis.crash.process import CrashProcess
-from pytest_kdump.analysis.crash.tool import CrashTool
+from pytest_kdump.analysis.crash.tool import CrashTool, crash_for_dump
 from pytest_kdump.analysis.model import Analysis, Frame, Module, Task
 from pytest_kdump.errors import ConfigError
+from pytest_kdump.vmcore import dump_arch
 
 __all__ = ["Analysis", "Frame", "Module", "Task", "BACKENDS", "DEFAULT_COMMANDS",
            "PendingAnalysis", "analyze", "from_process", "start"]
@@ -45,8 +46,12 @@ class PendingAnalysis:
             if crash is None:
                 raise ConfigError("the crash backend needs a crash tool",
                                   advice="run `pytest-kdump setup-crash`")
+            # a crash reads its own architecture's dumps: the cached one for the dump's
+            crash = crash_for_dump(crash, self.vmlinux, self.vmcore)
             self.process = CrashProcess(crash, vmlinux, vmcore, out_dir=out_dir,
                                         start_timeout=start_timeout, command_timeout=timeout)
+        else:
+            dump_arch(self.vmlinux, self.vmcore)  # a vmlinux of another architecture: error
 
     def result(self) -> Analysis:
         if self.process is not None:

@@ -76,6 +76,30 @@ def system_debian_uris() -> list[str]:
     return uris
 
 
+def write_apt_config(root: Path, sources: str, extra: str = "") -> Path:
+    """A private apt configuration in ``root`` (its own sources list, state, cache and parts:
+    nothing of the host's apt but its keyring), with ``extra`` settings; its apt.conf."""
+    if not sources:
+        raise ToolError("no Debian archive found in the host's apt sources", phase="image",
+                        advice="add a Debian mirror to /etc/apt/sources.list")
+    for sub in ("lists/partial", "archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "etc/sources.list").write_text(sources)
+    (root / "status").touch()
+    conf = root / "apt.conf"
+    conf.write_text(
+        extra +
+        f'Dir::State "{root}";\nDir::State::Lists "{root}/lists";\n'
+        f'Dir::State::status "{root}/status";\nDir::Cache "{root}";\n'
+        f'Dir::Cache::archives "{root}/archives";\n'
+        f'Dir::Etc::sourcelist "{root}/etc/sources.list";\nDir::Etc::sourceparts "-";\n'
+        f'Dir::Etc::preferencesparts "{root}/etc/preferences.d";\n'
+        f'Dir::Etc::parts "{root}/etc/apt.conf.d";\n'
+        'Acquire::Languages "none";\nAPT::Sandbox::User "root";\n'
+    )
+    return conf
+
+
 class Apt:
     """apt-cache / apt-get download for one (suite, arch); the host's when both are None."""
 
@@ -89,27 +113,10 @@ class Apt:
 
     def _private_config(self, suite: str) -> dict[str, str]:
         root = self.cache_dir / "apt" / f"{suite}-{self.arch}"
-        for sub in ("lists/partial", "archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
         uris = system_debian_uris()
-        if not uris:
-            raise ToolError("no Debian archive found in the host's apt sources", phase="image",
-                            advice="add a Debian mirror to /etc/apt/sources.list")
-        (root / "etc/sources.list").write_text(
-            "".join(f"deb [arch={self.arch}] {u} {suite} main\n" for u in uris)
-        )
-        (root / "status").touch()
-        conf = root / "apt.conf"
-        conf.write_text(
-            f'APT::Architecture "{self.arch}";\nAPT::Architectures {{ "{self.arch}"; }};\n'
-            f'Dir::State "{root}";\nDir::State::Lists "{root}/lists";\n'
-            f'Dir::State::status "{root}/status";\nDir::Cache "{root}";\n'
-            f'Dir::Cache::archives "{root}/archives";\n'
-            f'Dir::Etc::sourcelist "{root}/etc/sources.list";\nDir::Etc::sourceparts "-";\n'
-            f'Dir::Etc::preferencesparts "{root}/etc/preferences.d";\n'
-            f'Dir::Etc::parts "{root}/etc/apt.conf.d";\n'
-            'Acquire::Languages "none";\nAPT::Sandbox::User "root";\n'
-        )
+        conf = write_apt_config(
+            root, "".join(f"deb [arch={self.arch}] {u} {suite} main\n" for u in uris),
+            f'APT::Architecture "{self.arch}";\nAPT::Architectures {{ "{self.arch}"; }};\n')
         env = dict(os.environ, APT_CONFIG=str(conf))
         if not any((root / "lists").glob("*_Packages")):
             _run(["apt-get", "update", "-q"], env, f"apt-get update for {suite}/{self.arch}")

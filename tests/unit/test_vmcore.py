@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kdump import vmcore
-from pytest_kdump.errors import VmcoreError
+from pytest_kdump.errors import ConfigError, VmcoreError
 from tests.helpers import PFNS, make_kdump
 
 
@@ -110,3 +110,119 @@ def test_flattened_vmcore_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "vmcore"
     path.write_bytes(b"makedumpfile\0\0\0\0" + bytes(100))
     assert vmcore.check_vmcore(path).format == "flattened"
+
+
+# --- architectures ----------------------------------------------------------------------------
+
+# The first 64 bytes of real debug vmlinux files: Debian's 6.12.95+deb12-arm64 (ET_DYN,
+# EM_AARCH64) and 6.1.0-57-cloud-amd64 (ET_EXEC, EM_X86_64), from pytest-kdump's image cache.
+VMLINUX_ARM64 = bytes.fromhex(
+    "7f454c460201010000000000000000000300b70001000000000000800080ffff"
+    "400000000000000078cacd170000000000000000400038000400400031003000")
+VMLINUX_X86_64 = bytes.fromhex(
+    "7f454c4602010100000000000000000002003e00010000000000000100000000"
+    "4000000000000000d84c29230000000000000000400038000500400052005100")
+# makedumpfile's disk_dump_header: "KDUMP   ", header_version, then six 65-byte utsname
+# fields (sysname, nodename, release, version, machine, domainname)
+MACHINE_AT = 12 + 65 * 4
+
+
+def kdump_of(machine: bytes) -> bytes:
+    """A complete synthetic kdump-compressed file whose utsname.machine is ``machine``."""
+    data = bytearray(make_kdump(PFNS))
+    data[MACHINE_AT:MACHINE_AT + len(machine)] = machine
+    return bytes(data)
+
+
+def flattened(dump: bytes, first_block: int = 4096) -> bytes:
+    """``dump`` in makedumpfile's flattened format (-F): a 4096-byte header ("makedumpfile",
+    type 1, version 1, big-endian), then (offset, size) big-endian block headers, each before
+    its data; the tail block first, so the offset-0 block is not the first one; end flag -1."""
+    head = bytearray(4096)
+    head[0:12] = b"makedumpfile"
+    struct.pack_into(">qq", head, 16, 1, 1)
+    tail = dump[first_block:]
+    out = bytes(head) + struct.pack(">qq", first_block, len(tail)) + tail
+    out += struct.pack(">qq", 0, first_block) + dump[:first_block]
+    return out + struct.pack(">qq", -1, -1)
+
+
+@pytest.mark.parametrize("machine, arch", [(b"aarch64", "aarch64"), (b"x86_64", "x86_64"),
+                                           (b"arm64", "aarch64"), (b"s390x", "s390x")])
+def test_vmcore_arch_of_kdump_compressed(tmp_path: Path, machine: bytes, arch: str) -> None:
+    path = tmp_path / "vmcore"
+    path.write_bytes(kdump_of(machine))
+    assert vmcore.vmcore_arch(path) == arch
+    assert vmcore.check_vmcore(path).format == "kdump-compressed"  # still a complete dump
+    path.write_bytes(flattened(kdump_of(machine)))
+    assert vmcore.vmcore_arch(path) == arch
+
+
+def test_vmcore_arch_of_real_kdump_header(tmp_path: Path) -> None:
+    """The utsname fields of a real x86_64 dump (Debian 6.1.0-57-cloud-amd64), as written."""
+    uts = [b"Linux", b"(none)", b"6.1.0-57-cloud-amd64",
+           b"#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3 (2026-11-26)", b"x86_64", b"(none)"]
+    head = b"KDUMP   " + struct.pack("<i", 6) + b"".join(f.ljust(65, b"\0") for f in uts)
+    path = tmp_path / "vmcore"
+    path.write_bytes(head + bytes(4096 - len(head)))
+    assert vmcore.vmcore_arch(path) == "x86_64"
+
+
+def test_vmcore_arch_of_elf_vmcores(tmp_path: Path) -> None:
+    path = tmp_path / "vmcore"
+    data = bytearray(make_elf([(4096, 8192)]))
+    path.write_bytes(data)
+    assert vmcore.vmcore_arch(path) == "x86_64"
+    struct.pack_into("<H", data, 18, 183)  # EM_AARCH64
+    path.write_bytes(data)
+    assert vmcore.vmcore_arch(path) == "aarch64"
+    path.write_bytes(flattened(bytes(data), first_block=64))
+    assert vmcore.vmcore_arch(path) == "aarch64"
+
+
+def test_vmcore_arch_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "vmcore"
+    assert vmcore.vmcore_arch(path) is None  # missing
+    path.write_bytes(b"[    0.000000] Linux version 6.1.0\n" * 20)
+    assert vmcore.vmcore_arch(path) is None
+    path.write_bytes(kdump_of(b"")[:MACHINE_AT])  # cut before utsname.machine
+    assert vmcore.vmcore_arch(path) is None
+    path.write_bytes(kdump_of(b""))  # an empty machine field
+    assert vmcore.vmcore_arch(path) is None
+    path.write_bytes(flattened(kdump_of(b"aarch64"))[:4096 + 8])  # block header cut
+    assert vmcore.vmcore_arch(path) is None
+    elf = bytearray(VMLINUX_X86_64)
+    struct.pack_into("<H", elf, 18, 0x1234)
+    path.write_bytes(elf)
+    assert vmcore.vmcore_arch(path) is None
+
+
+def test_vmlinux_arch(tmp_path: Path) -> None:
+    path = tmp_path / "vmlinux"
+    for data, arch in ((VMLINUX_ARM64, "aarch64"), (VMLINUX_X86_64, "x86_64")):
+        path.write_bytes(data)
+        assert vmcore.vmlinux_arch(path) == arch
+    path.write_bytes(b"MZ\0\0" + bytes(60))  # a compressed vmlinuz: no ELF
+    assert vmcore.vmlinux_arch(path) is None
+    assert vmcore.vmlinux_arch(tmp_path / "none") is None
+    big_endian = bytearray(VMLINUX_X86_64)
+    big_endian[5] = 2
+    struct.pack_into(">H", big_endian, 18, 21)  # EM_PPC64
+    assert vmcore.elf_arch(bytes(big_endian)) == "ppc64"
+
+
+def test_dump_arch_mismatch_is_a_config_error(tmp_path: Path) -> None:
+    vmlinux, dump = tmp_path / "vmlinux", tmp_path / "vmcore"
+    vmlinux.write_bytes(VMLINUX_X86_64)
+    dump.write_bytes(kdump_of(b"aarch64"))
+    with pytest.raises(ConfigError) as exc:
+        vmcore.dump_arch(vmlinux, dump)
+    assert exc.value.phase == "analysis"
+    assert "is a kernel for x86_64, but" in exc.value.message and "for aarch64" in exc.value.message
+    assert "images/aarch64-current" in exc.value.advice
+    vmlinux.write_bytes(VMLINUX_ARM64)
+    assert vmcore.dump_arch(vmlinux, dump) == "aarch64"
+    dump.write_bytes(b"not a dump")
+    assert vmcore.dump_arch(vmlinux, dump) == "aarch64"  # the vmlinux says
+    vmlinux.write_bytes(b"not a kernel")
+    assert vmcore.dump_arch(vmlinux, dump) is None

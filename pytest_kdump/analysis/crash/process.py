@@ -68,10 +68,15 @@ DEBUGINFO_ADVICE = ("use the debug vmlinux of the dump's kernel (linux-image-<re
                     "usr/lib/debug/boot/vmlinux-<release>), not the compressed kernel image")
 VMCORE_ADVICE = ("the vmcore is damaged or truncated: fetch it again and check that the crash "
                  "kernel reported the dump complete (DUMP-OK)")
+ARCH_ADVICE = ("this crash reads dumps of its own architecture only: drop --crash/--kdump-crash "
+               "and pytest-kdump picks the crash for the dump's architecture (`pytest-kdump "
+               "setup-crash --arch aarch64` builds one for arm64 dumps), or use the drgn backend")
 # crash warns about this and goes on; its answers would be wrong, so it is an error here
 _MISMATCH_WARNING = re.compile(r"kernel version inconsistency between vmlinux and dumpfile")
 # "crash: PATH: not a supported file format": crash names the file it cannot read
 _BAD_FILE = re.compile(r"crash: (.+?): not a supported file format")
+# a crash built for another architecture warns so first, then finds the dump "not supported"
+_OTHER_ARCH = re.compile(r"machine type mismatch:\s*crash utility: (\S+)\s*(\S+): (\S+)")
 # crash's start-up complaints → what to do. The first that matches wins.
 STARTUP_PROBLEMS = [
     (re.compile(rf"vmlinux and \S+ do not match|{_MISMATCH_WARNING.pattern}|cannot determine "
@@ -83,9 +88,7 @@ STARTUP_PROBLEMS = [
     (re.compile(r"not a supported dumpfile|invalid kdump header|read error|seek error|"
                 r"truncated|cannot read|page excluded|incomplete"),
      VMCORE_ADVICE),
-    (re.compile(r"machine type mismatch"),
-     "this crash reads dumps of its own architecture only: use a crash built for the "
-     "board's architecture (see FACTS: qemu-user or a cross-built crash) or the drgn backend"),
+    (re.compile(r"machine type mismatch"), ARCH_ADVICE),
 ]
 
 
@@ -510,7 +513,13 @@ class CrashProcess:
 
     def _startup_error(self, text: str) -> AnalysisError:
         found = None
-        if m := _BAD_FILE.search(text):
+        # one warning for the vmlinux, one for the vmcore: the vmcore's says most
+        if others := sorted(_OTHER_ARCH.finditer(text),
+                            key=lambda m: Path(m[2]).name != self.vmcore.name):
+            m = others[0]
+            found = (f"this crash reads {m[1]} dumps, {Path(m[2]).name} is {m[3]}",
+                     ARCH_ADVICE)
+        elif m := _BAD_FILE.search(text):
             named = Path(m.group(1))
             if named in (self.vmcore, Path(os.path.abspath(self.vmcore))):
                 found = (m.group(0), "crash cannot read this vmcore: " + VMCORE_ADVICE)

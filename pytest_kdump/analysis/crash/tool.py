@@ -9,8 +9,11 @@ user's cache and runs it through trixie's own dynamic loader, so nothing on the 
     <cache>/crash/<package version>/stamp.json written last: the folder is complete
     <cache>/crash/current -> <package version>
 
-:func:`find_crash` picks the crash to use and :func:`known_problem` says when a crash is known
-to be too old for a kernel.
+A crash reads the dumps of its own architecture only (:attr:`CrashTool.arch`); the crash for
+another architecture's dumps (arm64 dumps on an x86_64 host) is built from source by
+:mod:`.cross`. :func:`find_crash` picks the crash to use, :func:`crash_for_dump` the one for a
+dump's architecture, and :func:`known_problem` says when a crash is known to be too old for a
+kernel.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pytest_kdump.arch import from_deb_arch
 from pytest_kdump.build import debian
 from pytest_kdump.cachedir import locked, point, publish
 from pytest_kdump.errors import ToolError
+from pytest_kdump.vmcore import dump_arch
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +50,15 @@ SESSION_OPTIONS = ("-s", "--no_crashrc", "--no_scroll")
 
 @dataclass(frozen=True)
 class CrashTool:
-    """A runnable crash: :meth:`command` is the argv of a crash process on a dump."""
+    """A runnable crash: :meth:`command` is the argv of a crash process on a dump.
+
+    ``arch`` is the architecture of the dumps it reads (``x86_64``, ``aarch64``); None when
+    not known (a crash given by path or found on PATH: used as it is)."""
 
     argv: tuple[str, ...]
     version: str
     source: str
+    arch: str | None = None
 
     def __str__(self) -> str:
         return f"crash {self.version} ({self.source})"
@@ -185,23 +193,32 @@ def _tool_from(folder: Path) -> CrashTool | None:
         libs = [root / d for d in stamp["library_path"]]
         if not (loader.is_file() and crash.is_file() and (folder / "bin/crash").is_file()):
             return None
+        spec = from_deb_arch(stamp["arch"])
         return CrashTool(argv=(str(loader), "--library-path", ":".join(map(str, libs)),
                                str(crash)),
                          version=stamp["crash_version"],
-                         source=f"cache ({stamp['suite']} {stamp['package_version']})")
+                         source=f"cache ({stamp['suite']} {stamp['package_version']})",
+                         arch=spec.name if spec else stamp["arch"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def installed_crash(cache_dir: Path) -> CrashTool | None:
-    """The crash installed in the cache by :func:`install_crash` (no apt, no process), or None."""
+def installed_crash(cache_dir: Path, arch: str | None = None) -> CrashTool | None:
+    """The crash installed in the cache by :func:`install_crash` (no apt, no process), or None.
+
+    With ``arch`` (``aarch64``): the crash in the cache that reads that architecture's dumps,
+    installed or built by :func:`~.cross.install_cross_crash`, or None."""
     base = cache_dir / "crash"
     current = base / "current"
     tool = _tool_from(current.resolve()) if current.exists() else None
-    if tool:
+    if not tool:
+        tools = [t for t in (_tool_from(p.parent) for p in base.glob("*/stamp.json")) if t]
+        tool = max(tools, key=lambda t: _vtuple(t.version), default=None)
+    if arch is None or (tool and tool.arch == arch):
         return tool
-    tools = [t for t in (_tool_from(p.parent) for p in base.glob("*/stamp.json")) if t]
-    return max(tools, key=lambda t: _vtuple(t.version), default=None)
+    from pytest_kdump.analysis.crash.cross import installed_cross_crash
+
+    return installed_cross_crash(cache_dir, arch)
 
 
 def _layout(root: Path, arch: str) -> tuple[str, list[str], str]:
@@ -336,3 +353,31 @@ def find_crash(explicit: str | None, cache_dir: Path) -> CrashTool:
         return CrashTool(argv=(on_path,), version=crash_version((on_path,)), source="PATH")
     raise ToolError("no crash found (none given, none installed in the cache, none on PATH)",
                     phase="analysis", advice=_SETUP_ADVICE)
+
+
+def crash_for_dump(tool: CrashTool | None, vmlinux: Path, vmcore: Path,
+                   cache_dir: Path | None = None) -> CrashTool:
+    """The crash to analyse ``vmcore`` with: ``tool`` when it reads the dump's architecture
+    (or its architecture is not known: a crash given by path is used as it is), else the
+    crash in the cache for that architecture; ``tool`` None picks the cached one (else
+    PATH's). The architecture is read from the vmcore's header (else the vmlinux's); a
+    vmlinux of another architecture than the dump is a ConfigError, and a dump no installed
+    crash reads a ToolError naming the set-up command."""
+    from pytest_kdump.cachedir import cache_dir as default_cache_dir
+
+    arch = dump_arch(vmlinux, vmcore)
+    if tool is not None and (arch is None or tool.arch in (None, arch)):
+        return tool
+    cache = cache_dir if cache_dir is not None else default_cache_dir()
+    if arch is None:
+        return find_crash(None, cache)
+    found = installed_crash(cache, arch)
+    if found:
+        return found
+    if tool is None and arch == os.uname().machine:
+        return find_crash(None, cache)  # PATH's crash reads the host's dumps
+    from pytest_kdump.analysis.crash.cross import setup_advice
+
+    have = f"{tool} reads {tool.arch} dumps only and " if tool else ""
+    raise ToolError(f"{vmcore} is the dump of a kernel for {arch}: {have}no crash for {arch} "
+                    "dumps is installed", phase="analysis", advice=setup_advice(arch))

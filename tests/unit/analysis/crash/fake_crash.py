@@ -25,6 +25,10 @@ elif mode in ("bad-vmlinux", "bad-vmcore"):
     out.write(f"crash: {vmlinux if mode == 'bad-vmlinux' else vmcore}: not a supported file "
               "format\n\nUsage:\n  crash [OPTION]... NAMELIST MEMORY-IMAGE\n")
     sys.exit(1)
+elif mode == "other-arch":  # Debian's amd64 crash 8.0.6 on an arm64 dump, as it answers
+    out.write(f"WARNING: machine type mismatch:\n         crash utility: X86_64\n         "
+              f"{vmcore}: ARM64\n\ncrash: {vmcore}: not a supported file format\n")
+    sys.exit(1)
 elif mode == "garbage":
     out.write("crash: something nobody has seen before\n")
     sys.exit(3)

@@ -98,6 +98,7 @@ def test_script_keeps_results_up_to_a_fatal_command(files, tmp_path):
     ("mismatch", "kernel version inconsistency", "does not match"),
     ("bad-vmlinux", "vmlinux: not a supported file format", "is not a vmlinux"),
     ("bad-vmcore", "vmcore: not a supported file format", "crash cannot read this vmcore"),
+    ("other-arch", "this crash reads X86_64 dumps, vmcore is ARM64", "setup-crash --arch"),
     ("garbage", "crash exited with 3 before its prompt: crash: something nobody", "by hand"),
 ])
 def test_startup_complaints(files, mode, message, advice):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_kdump.analysis.crash import tool as tool_mod
-from pytest_kdump.errors import ToolError
+from pytest_kdump.errors import ConfigError, ToolError
+from tests.unit.test_vmcore import VMLINUX_ARM64, VMLINUX_X86_64, kdump_of
 
 VERSION_OUTPUT = """
 crash 8.0.6
@@ -168,6 +169,112 @@ def test_incomplete_install_is_ignored(tmp_path: Path) -> None:
     (folder / "root").mkdir(parents=True)
     (folder / "stamp.json").write_text(json.dumps({"format": tool_mod.STAMP_FORMAT}))
     assert tool_mod.installed_crash(tmp_path) is None
+
+
+# --- the crash for a dump's architecture ----------------------------------------------------
+
+def _native_install(cache: Path, deb_arch: str = "amd64") -> tool_mod.CrashTool:
+    """A complete install folder as install_crash writes it (fake files)."""
+    folder = cache / "crash" / "8.0.6-1"
+    loader = _file(folder / "root/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    _file(folder / "root/usr/bin/crash")
+    _file(folder / "bin/crash")
+    (folder / "stamp.json").write_text(json.dumps({
+        "format": tool_mod.STAMP_FORMAT, "suite": "trixie", "arch": deb_arch,
+        "crash_version": "8.0.6", "package_version": "8.0.6-1",
+        "loader": str(loader.relative_to(folder / "root")),
+        "library_path": ["usr/lib/x86_64-linux-gnu"], "crash": "usr/bin/crash"}))
+    (cache / "crash" / "current").symlink_to("8.0.6-1")
+    tool = tool_mod.installed_crash(cache)
+    assert tool is not None
+    return tool
+
+
+def _cross_build(cache: Path, arch: str = "aarch64") -> Path:
+    """A complete build folder as cross.install_cross_crash writes it (a fake binary)."""
+    folder = cache / "crash-cross" / arch / "8.0.6-1"
+    _fake_crash(folder / "bin", "8.0.6")
+    (folder / "stamp.json").write_text(json.dumps({
+        "format": 1, "suite": "trixie", "arch": arch, "target": "ARM64",
+        "source_version": "8.0.6-1", "crash_version": "8.0.6", "build_seconds": 336.0}))
+    return folder / "bin" / "crash"
+
+
+def _inputs(tmp_path: Path, machine: bytes, vmlinux: bytes = b"") -> tuple[Path, Path]:
+    vmlinux_path, vmcore = tmp_path / "vmlinux", tmp_path / "vmcore"
+    vmlinux_path.write_bytes(vmlinux or b"no ELF")
+    vmcore.write_bytes(kdump_of(machine))
+    return vmlinux_path, vmcore
+
+
+def test_native_install_reads_its_architecture(tmp_path: Path) -> None:
+    tool = _native_install(tmp_path)
+    assert tool.arch == "x86_64"  # from the stamp's Debian name
+    assert tool_mod.installed_crash(tmp_path, "x86_64") == tool
+    assert tool_mod.installed_crash(tmp_path, "aarch64") is None
+
+
+def test_cross_build_is_found_by_architecture(tmp_path: Path) -> None:
+    binary = _cross_build(tmp_path)
+    assert tool_mod.installed_crash(tmp_path) is None  # not the host's own
+    tool = tool_mod.installed_crash(tmp_path, "aarch64")
+    assert tool == tool_mod.CrashTool(
+        argv=(str(binary),), version="8.0.6", arch="aarch64",
+        source="cache (built from trixie 8.0.6-1 for aarch64 dumps)")
+
+
+def test_arm64_dump_gets_the_cross_crash(tmp_path: Path) -> None:
+    native = _native_install(tmp_path)
+    binary = _cross_build(tmp_path)
+    vmlinux, vmcore = _inputs(tmp_path, b"aarch64", VMLINUX_ARM64)
+    for given in (native, None):
+        tool = tool_mod.crash_for_dump(given, vmlinux, vmcore, tmp_path)
+        assert (tool.argv, tool.arch) == ((str(binary),), "aarch64")
+    vmcore.write_bytes(kdump_of(b"x86_64"))
+    vmlinux.write_bytes(VMLINUX_X86_64)
+    assert tool_mod.crash_for_dump(native, vmlinux, vmcore, tmp_path) == native
+    assert tool_mod.crash_for_dump(None, vmlinux, vmcore, tmp_path) == native
+
+
+def test_arm64_dump_without_cross_crash_names_the_setup(tmp_path: Path) -> None:
+    native = _native_install(tmp_path)
+    vmlinux, vmcore = _inputs(tmp_path, b"aarch64")
+    for given in (native, None):
+        with pytest.raises(ToolError) as exc:
+            tool_mod.crash_for_dump(given, vmlinux, vmcore, tmp_path)
+        assert exc.value.phase == "analysis"
+        assert "is the dump of a kernel for aarch64" in exc.value.message
+        assert "pytest-kdump setup-crash --arch aarch64" in exc.value.advice
+    assert "reads x86_64 dumps only" in str(
+        pytest.raises(ToolError, tool_mod.crash_for_dump, native, vmlinux, vmcore,
+                      tmp_path).value)
+
+
+def test_explicit_crash_is_used_for_any_dump(tmp_path: Path) -> None:
+    _cross_build(tmp_path)
+    explicit = tool_mod.find_crash(str(_fake_crash(tmp_path / "bin", "8.0.6")), tmp_path)
+    assert explicit.arch is None
+    vmlinux, vmcore = _inputs(tmp_path, b"aarch64")
+    assert tool_mod.crash_for_dump(explicit, vmlinux, vmcore, tmp_path) == explicit
+
+
+def test_dump_of_unknown_architecture_keeps_the_crash(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    native = _native_install(tmp_path / "cache")
+    vmlinux, vmcore = _inputs(tmp_path, b"")
+    assert tool_mod.crash_for_dump(native, vmlinux, vmcore, tmp_path / "cache") == native
+    assert tool_mod.crash_for_dump(None, vmlinux, vmcore, tmp_path / "cache") == native
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolError, match="no crash found"):
+        tool_mod.crash_for_dump(None, vmlinux, vmcore, tmp_path / "nothing")
+
+
+def test_vmlinux_of_another_architecture_fails_before_crash(tmp_path: Path) -> None:
+    native = _native_install(tmp_path)
+    _cross_build(tmp_path)
+    vmlinux, vmcore = _inputs(tmp_path, b"aarch64", VMLINUX_X86_64)
+    with pytest.raises(ConfigError, match="is a kernel for x86_64, but .* for aarch64"):
+        tool_mod.crash_for_dump(native, vmlinux, vmcore, tmp_path)
 
 
 # --- the unpacked sysroot -------------------------------------------------------------------
