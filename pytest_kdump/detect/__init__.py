@@ -8,7 +8,8 @@
   + guilty frame) that is the same for the same bug on every boot.
 - The modules: :mod:`.patterns` (the cycle's console patterns), :mod:`.record` (the records),
   :mod:`.rules` (the rule table: one row per kind of report, with its title builder),
-  :mod:`.signature` (guilty frames, normalisation), :mod:`.stream` (the detector).
+  :mod:`.signature` (guilty frames and their skip rules :data:`SKIP_RULES`,
+  normalisation), :mod:`.stream` (the detector).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from pytest_kdump.detect.patterns import (
     crash_headline,
 )
 from pytest_kdump.detect.record import END_REASONS, KINDS, UNKNOWN_REASON, CrashRecord, ReportFrame
-from pytest_kdump.detect.signature import SKIP_FUNCTIONS, is_reporting_function, normalise
+from pytest_kdump.detect.signature import (
+    SKIP_FUNCTIONS,
+    SKIP_RULES,
+    SkipRule,
+    base_name,
+    is_reporting_function,
+    normalise,
+)
 from pytest_kdump.detect.stream import (
     BANNER_LOOKAHEAD,
     CLAIM_LINES,
@@ -55,8 +63,11 @@ __all__ = [
     "PANIC_RE",
     "ReportFrame",
     "SKIP_FUNCTIONS",
+    "SKIP_RULES",
+    "SkipRule",
     "StreamDetector",
     "UNKNOWN_REASON",
+    "base_name",
     "crash_headline",
     "find_crashes",
     "is_reporting_function",

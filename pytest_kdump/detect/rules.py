@@ -82,7 +82,8 @@ _LABEL_RE = re.compile(r"(?:(?:NMI )?watchdog: |rcu: )?(?:BUG: |INFO: )?")
 _CORRUPTED_PANIC_RE = re.compile(
     r"Fatal exception|panic_on_warn set|panic_on_oops|softlockup: hung tasks|"
     r"hung_task: blocked tasks|Hard LOCKUP|hardlockup: |RCU Stall|kasan\.fault=panic|Fatal trap")
-_STACK_PROTECTOR_RE = re.compile(r"stack-protector: Kernel stack is corrupted in: ?(?P<where>\S+)")
+_STACK_PROTECTOR_RE = re.compile(
+    r"stack-protector: Kernel stack is corrupted(?: in: ?(?P<where>\S+))?")
 _SHORT_RE = re.compile(r":\s|\sat\s|,\s|\s-\s|\s\(|\s{2,}|\sin process\s")
 _NULL_DEREF = "BUG: kernel NULL pointer dereference"
 
@@ -97,7 +98,9 @@ def _panic(f: Facts) -> Title:
     sp = _STACK_PROTECTOR_RE.match(message)
     if sp:
         return Title("stack-protector", "stack-protector: Kernel stack is corrupted", message,
-                     location_function(sp["where"]))
+                     location_function(sp["where"]) if sp["where"] else None)
+    if message.startswith("Watchdog detected hard LOCKUP"):
+        return Title("hard-lockup", "hard lockup", message)
     return Title("panic", "Kernel panic: " + message, message,
                  corrupted=bool(_CORRUPTED_PANIC_RE.search(message)))
 
@@ -109,9 +112,17 @@ def _x86_old(f: Facts) -> Title:
     return Title("paging-request", "BUG: unable to handle page fault", f.message)
 
 
+def _arm_internal(f: Facts) -> Title:
+    """arm/arm64 die() with no "Unable to handle kernel ..." line before it."""
+    what = f.groups["what"].strip()
+    if what.startswith("Oops"):
+        return _oops(f)
+    return Title("oops", "Internal error: " + what, f.message)
+
+
 def _arm(f: Facts) -> Title:
     what = f.groups["what"]
-    if what == "NULL pointer dereference":
+    if what.startswith("NULL pointer dereference"):
         return Title("null-deref", _NULL_DEREF, f.message)
     return Title("paging-request", f"Unable to handle kernel {what}", f.message)
 
@@ -120,18 +131,31 @@ def _die(f: Facts) -> Title:
     """x86 die(): the trap's name is the title."""
     what = f.groups.get("what", "").strip()
     message = f.headline.removeprefix("Oops: ")
-    if what == "general protection fault":
+    if "general protection fault" in what:
         return Title("gpf", "general protection fault", message)
-    if what in ("invalid opcode", "divide error"):
+    if what in ("invalid opcode", "divide error", "divide_error"):
+        what = what.replace("_", " ")
         return Title(what.replace(" ", "-"), what, message)
     return Title("oops", what, message)
+
+
+def _lockdep(f: Facts) -> Title:
+    """A lockdep report, titled the same whatever the kernel's header style."""
+    msg = f.groups["msg"].strip().rstrip(".!").strip()
+    if msg.startswith("Invalid wait context"):  # still "[ BUG: ... ]" since 5.7
+        return Title("bug", "BUG: " + msg, msg)
+    return Title("warning", "WARNING: " + _short(msg), msg)
+
+
+def _slub(f: Facts) -> Title:
+    return Title("bug", "SLUB: " + _short(f.groups["msg"]), f.headline)
 
 
 def _oops(f: Facts) -> Title:
     what = f.groups.get("what", "").strip()
     if "BUG" in what:
         return Title("bug", "kernel BUG", f.message)
-    if "undefined instruction" in what:
+    if "undefined instruction" in what.lower():  # arm64 6.1: "Oops - Undefined instruction"
         return Title("invalid-opcode", "invalid opcode", f.message)
     return Title("oops", "Oops", f.message)
 
@@ -154,8 +178,24 @@ def _warning(f: Facts) -> Title:
     return Title("warning", "WARNING", f"{location}: {text}" if text else location, header_func)
 
 
+def _warning_at(f: Facts) -> Title:
+    """``WARNING: fs/dcache.c:829 at fast_dput+0x334/0x430, CPU#1: comm/5830`` (6.16+) and
+    ``WARNING: at fs/foo.c:12 foo()`` (before 3.9)."""
+    where = f.groups["where"]
+    location = f"{f.groups['file']} {where}" if f.groups.get("file") else where
+    text = _warn_text(f.after)
+    return Title("warning", "WARNING", f"{location}: {text}" if text else location,
+                 location_function(where.split()[-1]))
+
+
 def _warning_generic(f: Facts) -> Title:
     return Title("warning", "WARNING: " + _short(f.groups["where"]), f.message)
+
+
+def _netdev(f: Facts) -> Title:
+    """A device whose references never drop: the title names no function."""
+    return Title("warning", "unregister_netdevice: waiting for DEV to become free", f.message,
+                 guilty=False)
 
 
 def _kasan(f: Facts) -> Title:
@@ -214,17 +254,24 @@ RULES: list[Rule] = [
     Rule("crashdump", "", CRASHDUMP_RE, True),
     Rule("banner", "", BANNER_RE, False),
     Rule("cmdline", "", CMDLINE_RE, False),
+    # x86 since 4.19; powerpc: "BUG: Kernel NULL pointer dereference on read at 0x00000000"
     Rule("report", "null-deref",
-         re.compile(r"BUG: kernel NULL pointer dereference(?:, address: (?P<addr>\S+))?"), True,
+         re.compile(r"BUG: [Kk]ernel NULL pointer dereference(?:, address: (?P<addr>\S+))?"), True,
          _titled("null-deref", _NULL_DEREF)),
     Rule("report", "paging-request",
          re.compile(r"BUG: unable to handle page fault for address: (?P<addr>\S+)"), True,
          _titled("paging-request", "BUG: unable to handle page fault")),
+    # powerpc since 5.8
+    Rule("report", "paging-request",
+         re.compile(r"BUG: Unable to handle kernel (?:data access|instruction fetch)"), True,
+         _titled("paging-request", "BUG: unable to handle page fault")),
     Rule("report", "x86-old", re.compile(r"BUG: unable to handle kernel (?P<what>NULL pointer "
                                          r"dereference|paging request) at (?P<addr>\S+)"), True,
          _x86_old),
-    Rule("report", "arm", re.compile(r"Unable to handle kernel (?P<what>.+?) at virtual address "
-                                     r"(?P<addr>\S+)"), True, _arm),
+    # arm, arm64, riscv, old powerpc ("... paging request for data at address 0x...")
+    Rule("report", "arm", re.compile(r"Unable to handle kernel (?P<what>.+?) (?:at virtual "
+                                     r"address|for data at address|for instruction fetch|at "
+                                     r"address)\b"), True, _arm),
     Rule("report", "bug", re.compile(r"kernel BUG at (?P<where>[^!]*)!"), True,
          _titled("bug", "kernel BUG")),
     Rule("report", "kasan", re.compile(r"BUG: KASAN: (?P<type>[\w-]+) in (?P<where>\S+)"), True,
@@ -234,33 +281,55 @@ RULES: list[Rule] = [
     Rule("report", "kcsan", re.compile(r"BUG: KCSAN: (?P<type>[\w-]+) in (?P<where>.+)"), True,
          _kcsan),
     Rule("report", "ubsan", re.compile(r"UBSAN: (?P<type>.+?) in (?P<where>\S+)"), True, _ubsan),
+    # SLUB debugging: "BUG kmalloc-8 (Tainted: G    B   ): Object already free"
+    Rule("report", "slub", re.compile(r"BUG (?P<cache>[\w.:()-]+?) \((?:Not tainted|Tainted:"
+                                      r"[^)]*)\): (?P<msg>.+)"), True, _slub),
     Rule("report", "soft-lockup",
-         re.compile(r"(?:watchdog: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for (?P<secs>\d+)s!"
-                    r"(?: \[(?P<comm>.*):(?P<pid>\d+)\])?"), True,
+         re.compile(r"(?:.*?(?:NMI )?watchdog: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for "
+                    r"(?P<secs>\d+)s!(?: \[(?P<comm>.*):(?P<pid>\d+)\])?"), True,
          _titled("soft-lockup", "soft lockup")),
     Rule("report", "hard-lockup",
          re.compile(r"(?:NMI watchdog: )?Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)"), True,
          _titled("hard-lockup", "hard lockup")),
     Rule("report", "hung-task",
-         re.compile(r"INFO: task (?P<comm>.+):(?P<pid>\d+) blocked for more than (?P<secs>\d+) "
-                    r"seconds"), True,
+         re.compile(r"INFO: task (?P<comm>.+):(?P<pid>\d+) (?:blocked (?:in I/O wait )?for more "
+                    r"than|can't die for more than) (?P<secs>\d+) seconds"), True,
          _titled("hung-task", "task hung")),
     Rule("report", "rcu-stall",
-         re.compile(r"(?:rcu: )?INFO: (?P<flavor>[\w-]+) (?:detected (?:expedited )?stalls? on "
-                    r"CPUs/tasks|self-detected stall on CPU)"), True,
+         re.compile(r"(?:rcu: )?(?:INFO: )?(?P<flavor>rcu[\w-]*) (?:detected (?:expedited )?"
+                    r"stalls? on (?:CPUs/tasks|tasks)|self-detected stall on CPU)"), True,
          _titled("rcu-stall", "rcu detected stall")),
     Rule("report", "warning",
          re.compile(r"WARNING: CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) at "
                     r"(?P<where>.*)"), True, _warning),
+    Rule("report", "warning-at",
+         re.compile(r"WARNING: (?P<file>\S+:\d+) at (?P<where>\S+), CPU#(?P<cpu>\d+): "
+                    r"(?P<comm>.+)/(?P<pid>\d+)"), True, _warning_at),
+    Rule("report", "warning-at", re.compile(r"WARNING: at (?P<where>\S+ \S+\(\))"), True,
+         _warning_at),
+    # lockdep before 4.10 ("[ INFO: ... ]") and its INFO: lines; since 4.10 "WARNING: ..."
+    # under a ==== line (warning-generic)
+    Rule("report", "lockdep", re.compile(r"\[ (?:INFO|BUG): (?P<msg>[^\]]+?) \]"), True,
+         _lockdep),
+    Rule("report", "lockdep", re.compile(
+        r"INFO: (?P<msg>possible [\w -]+detected|inconsistent lock state|suspicious RCU usage|"
+        r"trying to register non-static key|lockdep is turned off|held lock freed)"), True,
+         _lockdep),
+    Rule("report", "netdev-leak",
+         re.compile(r"unregister_netdevice: waiting for (?P<dev>\S+) to become free"), True,
+         _netdev),
     Rule("report", "warning-generic", re.compile(r"WARNING: (?:at )?(?P<where>.+)"), False,
          _warning_generic),
-    # x86 die(): "invalid opcode: 0000 [#1] ...", since 6.9 with "Oops: " in front
-    Rule("oops", "die", re.compile(r"(?:Oops: )?(?P<what>[a-z][a-z ]*[a-z])(?:, (?P<detail>[^:]+))?"
-                                   r": (?P<code>[0-9a-f]{4}) \[#(?P<n>\d+)\]"), True, _die),
+    # x86 die(): "invalid opcode: 0000 [#1] ...", since 6.9 with "Oops: " in front; also
+    # "general protection fault, probably for non-canonical address 0x...: 0000 [#1]" and
+    # "PANIC: double fault, error_code: 0x0" (no [#n])
+    Rule("oops", "die", re.compile(r"(?:Oops: )?(?P<what>[a-z][a-z_ -]*[a-z])(?:,? (?P<detail>"
+                                   r"[^:]+))?: (?P<code>[0-9a-f]{4}) \[#(?P<n>\d+)\]"), True, _die),
+    Rule("oops", "die", re.compile(r"PANIC: (?P<what>double fault)"), True, _die),
     # arm64 die(); a report it opens is titled like "Unable to handle kernel ..." ones
     Rule("oops", "arm", re.compile(r"Internal error: (?P<what>[^:]+): (?P<code>[0-9a-f]+) "
-                                   r"\[#(?P<n>\d+)\]"), True, _arm),
-    Rule("oops", "oops", re.compile(r"Oops(?::| -) (?P<what>.*)"), False, _oops),
+                                   r"\[#(?P<n>\d+)\]"), True, _arm_internal),
+    Rule("oops", "oops", re.compile(r"Oops(?::| -|(?= \[#\d+\])) ?(?P<what>.*)"), False, _oops),
     Rule("oops", "unhandled", re.compile(r"Unhandled fault: (?P<what>.*)"), True, _unhandled),
     Rule("report", "bug-generic", re.compile(r"BUG: (?P<msg>.+)"), False, _bug_generic),
     Rule("cut", "", CUT_RE, False),
@@ -270,11 +339,22 @@ RULES: list[Rule] = [
 
 # Rows (by kind) whose reports the kernel ends with no end marker: they end with their trace.
 MARKERLESS = {"soft-lockup", "hard-lockup", "hung-task", "rcu-stall", "bug-generic",
-              "warning-generic"}
+              "warning-generic", "lockdep", "slub", "netdev-leak"}
+# Rows whose report's own call trace comes after a header line (the first call traces of a
+# lockdep report are its dependency chains; SLUB's are the allocation and free tracks):
+# the row's kind -> (header, take the last such header rather than the first).
+TRACE_FROM = {"lockdep": (re.compile(r"\s*stack backtrace:\s*$"), True),
+              "warning-generic": (re.compile(r"\s*stack backtrace:\s*$"), True),
+              "slub": (re.compile(r"\s*(?:Call [Tt]race|Backtrace):?\s*$"), False)}
+# A WARNING under a ==== line is a lockdep report (not e.g. "WARNING: the mand mount option is
+# being deprecated", which the kernel also frames with ==== lines).
+LOCKDEP_WARNING_RE = re.compile(r"WARNING: .*(?:lock|detected|RCU|dependency|held|nest)", re.I)
 # Rows whose reports a later "Oops:"/"Internal error:"/"invalid opcode:" line continues.
 BEFORE_OOPS = {"null-deref", "paging-request", "x86-old", "arm", "bug"}
 # Rows whose reports end with a "====" line.
 SEPARATED = {"kasan", "kfence", "kcsan", "ubsan"}
+# Rows (by kind) whose reports name the interrupted code in a RIP/pc line inside their trace.
+STALLS = {"soft-lockup", "hard-lockup", "rcu-stall"}
 # Panic strings that only follow another report (syzkaller calls them "corrupted" alone).
 FOLLOW_UP_PANIC_RE = re.compile(
     r"Fatal exception|panic_on_warn set|panic_on_oops|softlockup: hung tasks|"

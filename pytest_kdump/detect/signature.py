@@ -8,70 +8,171 @@ function of the report that is not a reporting helper (:data:`SKIP_FUNCTIONS`), 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from pytest_kdump.detect.record import ReportFrame
 from pytest_kdump.symbols import clean_function
 
-__all__ = ["SKIP_FUNCTIONS", "is_reporting_function", "normalise"]
+__all__ = ["SKIP_FUNCTIONS", "SKIP_RULES", "SkipRule", "base_name", "is_reporting_function",
+           "normalise"]
 
 # A kernel function name as reports print it (compiler suffixes included).
 FUNC = r"[A-Za-z_.$][\w.$]*"
 
-# Functions that report a crash rather than cause it: never the guilty frame.
-SKIP_FUNCTIONS = (
-    # panic and stack dumping
-    "panic", "nmi_panic", "vpanic", "__panic*", "check_panic_on_warn", "dump_stack*",
-    "__dump_stack", "show_stack*", "show_regs*", "show_trace*", "dump_backtrace*",
-    "sched_show_task", "print_modules", "dump_cpu_task",
-    # WARN/BUG and traps
-    "__warn*", "warn_slowpath*", "report_bug", "handle_bug", "bug_handler", "brk_handler",
-    "call_break_hook", "early_brk64", "exc_*", "asm_exc_*", "die", "die_*", "__die*",
-    "arm64_notify_die", "do_trap*", "do_error_trap", "do_int3*", "oops_*", "do_debug_exception",
-    "do_undefinstr", "do_el1_*", "el1_*", "el1h_64_*",
-    # page faults
-    "page_fault_oops", "kernelmode_fixup_or_oops", "no_context", "__bad_area*", "bad_area*",
-    "do_user_addr_fault", "do_kern_addr_fault", "handle_page_fault", "do_page_fault",
-    "__do_page_fault", "do_mem_abort", "do_translation_fault", "do_bad_area",
-    "__do_kernel_fault", "do_alignment_fault", "do_sea",
-    # sanitizers and checks
-    "kasan_*", "__kasan_*", "__asan_*", "check_memory_region*", "print_report",
-    "print_address_description*", "print_error_description", "describe_object*", "kfence_*",
-    "__kfence_*", "ubsan_*", "__ubsan_*", "kcsan_*", "__kcsan_*", "__tsan_*", "__msan_*",
-    "__stack_chk_fail", "fortify_panic", "__fortify_*", "refcount_warn_saturate",
-    "__list_add_valid*", "__list_del_entry_valid*",
-    # printk
-    "printk*", "_printk*", "vprintk*", "__printk*",
-    # locking and scheduling
-    "_raw_spin_*", "_raw_read_*", "_raw_write_*", "do_raw_spin_*", "queued_spin_lock_slowpath",
-    "native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
-    "queued_read_lock_slowpath", "queued_write_lock_slowpath", "__schedule", "schedule",
-    "schedule_*", "io_schedule*", "preempt_schedule*", "__cond_resched", "_cond_resched",
-    "mutex_lock*", "__mutex_lock*", "mutex_*_slowpath", "down", "down_*", "__down*",
-    "rwsem_down_*", "wait_for_completion*", "__wait_for_common", "wait_for_common*",
-    "do_wait_for_common", "msleep*", "usleep_range*", "schedule_hrtimeout*", "do_nanosleep",
-    "lock_acquire*", "__lock_acquire*", "lock_release", "lockdep_*", "__lockdep_*",
-    # watchdogs, lockup and stall detectors, timers, interrupts, NMIs
-    "watchdog", "watchdog_timer_fn", "watchdog_overflow_callback", "softlockup_fn",
-    "__perf_event_overflow", "perf_event_overflow", "perf_event_nmi_handler",
-    "handle_pmi_common", "*_pmu_handle_irq", "check_hung_task", "check_hung_uninterruptible_tasks",
-    "rcu_dump_cpu_stacks", "print_cpu_stall*", "print_other_cpu_stall", "check_cpu_stall",
-    "rcu_pending", "rcu_sched_clock_irq", "update_process_times", "tick_*", "__hrtimer_run_queues",
-    "hrtimer_interrupt", "hrtimer_run_queues", "nmi_*", "default_do_nmi", "end_repeat_nmi",
-    "arch_trigger_cpumask_backtrace", "trigger_*_backtrace", "native_*", "sysvec_*",
-    "asm_sysvec_*", "__sysvec_*", "irq_exit*", "__irq_exit_rcu", "common_interrupt",
-    "asm_common_interrupt",
-    # string and copy helpers
-    "memcpy*", "__memcpy*", "memmove", "__memmove", "memset*", "__memset", "memcmp", "strlen",
-    "strnlen", "strcpy", "strncpy", "strscpy", "strcmp", "strncmp",
-    # thread entry
-    "kthread", "ret_from_fork*",
+@dataclass(frozen=True)
+class SkipRule:
+    """One row of :data:`SKIP_RULES`: functions that are never a report's guilty frame.
+
+    ``patterns``: function names (``*``: any characters), compiler suffixes removed first;
+    ``kinds``: the record kinds the row applies to (empty: every kind); ``why``: the reason;
+    ``example``: a function the row skips (each row's example is tested)."""
+
+    why: str
+    patterns: tuple[str, ...]
+    example: str
+    kinds: frozenset[str] = frozenset()
+
+
+_HANG_KINDS = frozenset({"hung-task"})
+
+SKIP_RULES: tuple[SkipRule, ...] = (
+    SkipRule("panic and stack dumping", (
+        "panic", "nmi_panic", "vpanic", "__panic*", "check_panic_on_warn", "dump_stack*",
+        "__dump_stack", "show_stack*", "show_regs*", "show_trace*", "dump_backtrace*",
+        "unwind_backtrace", "sched_show_task", "print_modules", "dump_cpu_task", "__show_regs",
+        "show_fault_oops", "die_kernel_fault", "arm64_serror_panic"), "dump_stack_lvl"),
+    SkipRule("WARN/BUG machinery and traps", (
+        "__warn*", "warn_slowpath*", "warn_bogus_irq_restore", "report_bug", "handle_bug",
+        "bug_handler", "brk_handler", "call_break_hook", "early_brk64", "exc_*", "asm_exc_*",
+        "die", "die_*", "__die*", "arm64_notify_die", "do_trap*", "do_error_trap", "do_int3*",
+        "oops_*", "do_debug_exception", "do_undefinstr", "do_el1_*", "el1_*", "el1h_64_*",
+        "program_check_exception", "program_check_common*", "do_program_check",
+        "handle_exception", "do_trap_break", "do_trap_insn_illegal", "__do_trap*",
+        "__bad_stack", "handle_bad_stack", "_exception*", "do_exception", "handle_exception"),
+             "__warn"),
+    SkipRule("page fault handling", (
+        "page_fault_oops", "kernelmode_fixup_or_oops", "no_context", "__bad_area*", "bad_area*",
+        "do_user_addr_fault", "do_kern_addr_fault", "handle_page_fault", "do_page_fault",
+        "__do_page_fault", "do_mem_abort", "do_translation_fault", "do_bad_area",
+        "__do_kernel_fault", "do_alignment_fault", "do_sea", "bad_page_fault", "__bad_page_fault",
+        "do_hash_fault", "do_DataAccess*", "data_access_common*", "instruction_access_common*",
+        "handle_page_fault*", "do_bad_page_fault*", "page_fault", "async_page_fault",
+        "asm_exc_page_fault", "do_DataAbort", "do_PrefetchAbort", "__dabt_*", "__pabt_*",
+        "__do_user_fault", "do_sect_fault"), "page_fault_oops"),
+    SkipRule("KASAN/KFENCE/KMSAN/KCSAN/UBSAN report helpers", (
+        "kasan_*", "__kasan_*", "__asan_*", "check_memory_region*", "print_report",
+        "print_address_description*", "print_error_description", "describe_object*",
+        "kfence_*", "__kfence_*", "ubsan_*", "__ubsan_*", "kcsan_*", "__kcsan_*", "__tsan_*",
+        "__msan_*", "kmsan_*", "check_region_inline", "report_*_error", "end_report",
+        "start_report"), "kasan_report"),
+    SkipRule("generic checkers' WARNs and BUGs (refcount, kobject, slab size, might_sleep, "
+             "debug objects, list debugging, preemption, DMA API): the caller is guilty", (
+        "refcount_warn_saturate", "refcount_*", "__refcount_*", "kobject_*", "kref_put",
+        "__check_object_size", "check_object_size", "check_heap_object", "__check_heap_object",
+        "usercopy_abort", "usercopy_warn", "__might_sleep", "___might_sleep", "__might_resched",
+        "might_sleep*", "__might_fault", "might_fault", "__schedule_bug", "debug_smp_processor_id",
+        "check_preemption_disabled", "__this_cpu_preempt_check", "debug_print_object",
+        "debug_object_*", "debug_check_no_obj_freed", "__debug_check_no_obj_freed",
+        "__list_add_valid*", "__list_del_entry_valid*", "list_add*", "list_del*",
+        "__list_add", "__list_del*", "check_unmap", "check_sync", "debug_dma_*", "check_flags",
+        "spin_dump", "spin_bug", "do_raw_*", "rwlock_bug", "bad_page", "free_pages_check_bad",
+        "free_page_is_bad_report", "__free_pages_ok", "__dump_page", "dump_page", "print_trailer",
+        "object_err", "slab_err", "slab_bug", "check_bytes_and_report", "check_object",
+        "free_debug_processing", "free_consistency_checks", "on_freelist",
+        "alloc_debug_processing", "__slab_free", "slab_free*", "kfree", "kmem_cache_free",
+        "__kmem_cache_free", "__fortify_*", "fortify_panic", "__stack_chk_fail",
+        "lockdep_rcu_suspicious"), "refcount_warn_saturate"),
+    SkipRule("printk", ("printk*", "_printk*", "vprintk*", "__printk*"), "_printk"),
+    SkipRule("locking primitives and lockdep", (
+        "_raw_spin_*", "_raw_read_*", "_raw_write_*", "queued_spin_lock_slowpath",
+        "native_queued_spin_lock_slowpath", "__pv_queued_spin_*", "queued_read_lock_slowpath",
+        "queued_write_lock_slowpath", "mutex_lock*", "__mutex_lock*", "mutex_*_slowpath",
+        "mutex_unlock", "__mutex_unlock*", "down", "down_*", "__down*", "up", "up_*",
+        "rwsem_down_*", "lock_acquire*", "__lock_acquire*", "lock_release", "lock_acquired",
+        "lock_contended", "lock_is_held*", "lockdep_*", "__lockdep_*", "register_lock_class",
+        "mark_lock*", "mark_usage", "validate_chain", "check_prev_add*", "check_prevs_add",
+        "check_noncircular", "print_circular_bug*", "print_usage_bug", "valid_state",
+        "print_bad_irq_dependency", "check_irq_usage", "__lock_release",
+        "print_unlock_imbalance_bug",
+        "lock_sync", "look_up_lock_class", "assign_lock_key", "__bfs", "check_path*",
+        "spin_lock*", "spin_unlock*", "_spin_*", "__raw_spin_*", "arch_spin_*",
+        "__local_bh_enable_ip", "local_bh_enable*", "percpu_down_*", "percpu_up_*",
+        "rt_mutex_*", "__rt_mutex*", "rtlock_*", "ww_mutex_*", "__ww_mutex_*"), "_raw_spin_lock"),
+    SkipRule("sleep and wait primitives (a hung task's trace names where it sleeps)", (
+        "__switch_to", "__switch_to_asm", "cpu_switch_to", "__schedule", "schedule",
+        "schedule_*", "io_schedule*", "preempt_schedule*",
+        "__cond_resched", "_cond_resched", "wait_for_completion*", "__wait_for_common",
+        "wait_for_common*", "do_wait_for_common", "msleep*", "usleep_range*",
+        "schedule_hrtimeout*", "do_nanosleep", "wait_on_*", "__wait_on_*", "folio_wait*",
+        "__folio_lock*", "__lock_page*", "wait_on_page_bit*", "wait_event*", "__wait_event*",
+        "prepare_to_wait*", "finish_wait", "bit_wait*", "out_of_line_wait_on_*",
+        "wait_woken", "synchronize_rcu*", "synchronize_srcu*", "__synchronize_srcu",
+        "wait_rcu_gp", "__wait_rcu_gp", "rwsem_*", "__rwsem_*", "wait_for_*"),
+             "wait_for_completion", _HANG_KINDS),
+    SkipRule("the stall and lockup detectors' interrupt side", (
+        "watchdog", "watchdog_timer_fn", "watchdog_overflow_callback", "softlockup_fn",
+        "__perf_event_overflow", "perf_event_overflow", "perf_event_nmi_handler",
+        "handle_pmi_common", "*_pmu_handle_irq", "check_hung_task",
+        "check_hung_uninterruptible_tasks",
+        "rcu_dump_cpu_stacks", "print_cpu_stall*", "print_other_cpu_stall", "check_cpu_stall",
+        "rcu_pending", "rcu_sched_clock_irq", "rcu_check_callbacks", "update_process_times",
+        "tick_*", "__hrtimer_run_queues", "hrtimer_interrupt", "hrtimer_run_queues",
+        "__run_hrtimer",
+        "nmi_*", "default_do_nmi", "end_repeat_nmi", "arch_trigger_cpumask_backtrace",
+        "trigger_*_backtrace", "native_*", "sysvec_*", "asm_sysvec_*", "__sysvec_*",
+        "irq_exit*", "__irq_exit_rcu", "common_interrupt", "asm_common_interrupt",
+        "smp_apic_timer_interrupt", "apic_timer_interrupt", "local_apic_timer_interrupt",
+        "timer_interrupt", "__timer_interrupt", "decrementer_common*", "arch_timer_handler_*",
+        "handle_percpu_devid_irq", "generic_handle_irq*", "handle_irq*", "__handle_domain_irq",
+        "gic_handle_irq", "el1_interrupt", "el1h_64_irq*", "call_on_irq_stack",
+        "do_interrupt_handler",
+        "riscv_timer_interrupt", "handle_riscv_irq", "riscv_intc_irq", "do_irq",
+        "ipi_handler", "do_handle_IPI", "smp_call_function_interrupt", "__do_softirq",
+        "handle_softirqs", "run_timer_softirq", "irq_enter*", "handle_IPI", "rcu_core*",
+        "sched_clock_tick", "sched_tick", "scheduler_tick", "hrtimer_wakeup"),
+             "rcu_sched_clock_irq"),
+    SkipRule("string and copy helpers (the caller passed the bad pointer)", (
+        "memcpy*", "__memcpy*", "memmove", "__memmove", "memset*", "__memset", "memcmp",
+        "strlen", "strnlen", "strcpy", "strncpy", "strscpy", "strcmp", "strncmp", "strchr",
+        "strrchr", "strstr", "__memcpy_*", "copy_*_user*", "_copy_*_user", "__copy_*_user*",
+        "raw_copy_*_user", "copy_user_*", "rep_movs_alternative", "memcpy_*io", "__memcpy_*io"),
+             "strlen"),
+    SkipRule("thread, syscall and interrupt entry", (
+        "kthread", "ret_from_fork*", "entry_SYSCALL*", "entry_INT80*", "do_syscall_*",
+        "do_int80_syscall_32", "do_fast_syscall_32", "ret_fast_syscall", "ret_from_except*",
+        "system_call*", "el0_svc*", "el0t_64_sync*", "invoke_syscall"),
+             "entry_SYSCALL_64_after_hwframe"),
 )
-_SKIP_RE = re.compile("|".join(re.escape(p).replace(r"\*", ".*") for p in SKIP_FUNCTIONS))
+"""The guilty-frame skip rules: a function a row matches is reporting machinery or a helper,
+never the guilty frame of a record of the row's kinds."""
+
+SKIP_FUNCTIONS = tuple(p for rule in SKIP_RULES if not rule.kinds for p in rule.patterns)
+"""The patterns of the rows that apply to every kind."""
 
 
-def is_reporting_function(name: str) -> bool:
-    """True for functions that report a crash (panic, dump_stack, __warn...): never guilty."""
-    return _SKIP_RE.fullmatch(clean_function(name)) is not None
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(p).replace(r"\*", ".*") for p in patterns))
+
+
+_SKIP_RE = _compile(SKIP_FUNCTIONS)
+_KIND_RES = {kind: _compile(tuple(p for rule in SKIP_RULES if kind in rule.kinds
+                                  for p in rule.patterns))
+             for kind in set().union(*(rule.kinds for rule in SKIP_RULES))}
+
+
+def base_name(name: str) -> str:
+    """``name`` without compiler suffixes and ppc64's leading dot (``.foo.isra.0`` -> ``foo``)."""
+    return clean_function(name.lstrip(".") or name)
+
+
+def is_reporting_function(name: str, kind: str | None = None) -> bool:
+    """True for functions that report a crash (panic, dump_stack, __warn...), generic checkers
+    and helpers: never guilty. With ``kind``, the rows of that record kind apply too."""
+    base = base_name(name)
+    if _SKIP_RE.fullmatch(base) is not None:
+        return True
+    kind_re = _KIND_RES.get(kind) if kind else None
+    return kind_re is not None and kind_re.fullmatch(base) is not None
 
 
 # --- normalisation ---------------------------------------------------------------------------
@@ -107,21 +208,25 @@ def normalise(text: str) -> str:
 
 
 def guilty_function(header_func: str | None, rip: ReportFrame | None,
-                    frames: list[ReportFrame]) -> str | None:
-    """The first function that is not a reporting helper: the header's, the faulting
-    location's, then the call trace's reliable frames, then its '?' frames."""
+                    frames: list[ReportFrame], kind: str | None = None) -> str | None:
+    """The first function that is not a reporting helper (:data:`SKIP_RULES`, with the rows of
+    ``kind``): the header's, the faulting location's, then the call trace's reliable frames,
+    then its '?' frames."""
     candidates = [header_func] if header_func else []
     if rip:
         candidates.append(rip.function)
     candidates += [f.function for f in frames if f.reliable]
     candidates += [f.function for f in frames if not f.reliable]
     for name in candidates:
-        if not is_reporting_function(name):
-            return clean_function(name)
+        if not is_reporting_function(name, kind):
+            return base_name(name)
     return None
+
+
+_CALL_RE = re.compile(r"(?P<func>" + FUNC + r")\(\)$")  # "foo()": old WARNING lines
 
 
 def location_function(where: str) -> str | None:
     """The function of a location such as ``smash_stack+0x51/0x60 [spmod]``, if it is one."""
-    m = _NORM_FUNC_RE.match(where.strip())
+    m = _NORM_FUNC_RE.match(where.strip()) or _CALL_RE.match(where.strip())
     return m["func"] if m else None

@@ -19,9 +19,12 @@ from pytest_kdump.detect.rules import (
     BANNER_RE,
     BEFORE_OOPS,
     FOLLOW_UP_PANIC_RE,
+    LOCKDEP_WARNING_RE,
     MARKERLESS,
     SEP_RE,
     SEPARATED,
+    STALLS,
+    TRACE_FROM,
     Builder,
     Facts,
     Hit,
@@ -54,21 +57,37 @@ _LEVEL_RE = re.compile(r"<\d{1,2}>")
 _TRIGGER_RE = re.compile(
     r"Kernel panic|BUG|Unable to handle kernel|Internal error|Oops|general protection|"
     r": [0-9a-f]{4} \[#|WARNING|LOCKUP|INFO: |UBSAN|Linux version|crashdump kernel|cut here|"
-    r"=====|end trace|end Kernel|ommand line|Unhandled fault")
+    r"=====|end trace|end Kernel|ommand line|Unhandled fault|double fault|divide_error|"
+    r"unregister_netdevice|detected stall")
 
 # --- parts of a report -----------------------------------------------------------------------
 
+_SRC = r"(?:\s+[\w./-]+\.(?:c|h|S|s|rs):\d+(?::\d+)?)"  # "fs/foo.c:123" after a symbolised frame
 _FRAME_RE = re.compile(
     r"\s*(?:\[<?[0-9a-f]+>?\]\s+)*(?P<unrel>\?\s+)?(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)"
-    r"(?:/(?P<size>0x[0-9a-f]+))?(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?"
-    r"(?:\s+\(unreliable\))?\s*$")
+    r"(?:/(?P<size>0x[0-9a-f]+))?(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?" + _SRC + r"?"
+    r"(?:\s+\[inline\])?(?:\s+\(unreliable\))?\s*$")
+# syzkaller-style symbolised inline frames: " __dump_stack lib/dump_stack.c:88 [inline]"
+_INLINE_RE = re.compile(r"\s*(?P<func>" + FUNC + r")" + _SRC + r"\s+\[inline\]\s*$")
+# arm32: "[<c0123456>] (func+0x10/0x20) from [<c0123457>] (caller+0x..)", "(func) from" (4.x+)
+_ARM_FRAME_RE = re.compile(
+    r"\s*\[<[0-9a-f]+>\]\s+\((?P<func>" + FUNC + r")"
+    r"(?:\+(?P<off>0x[0-9a-f]+)/(?P<size>0x[0-9a-f]+))?"
+    r"(?:\s+\[(?P<mod>[\w-]+)\])?\)\s+from\s+\[<[0-9a-f]+>\]")
 _RIP_RE = re.compile(
-    r"\s*(?:RIP: [0-9a-f]{4}:|EIP: (?:[0-9a-f]{4}:)?|pc : )(?:\[<[0-9a-f]+>\]\s+)*"
+    r"\s*(?:RIP: [0-9a-f]{4}:|RIP:? |EIP: (?:[0-9a-f]{4}:)?|EIP is at |I?P: |pc : |PC is at |"
+    r"NIP:? \[[0-9a-f]+\] |epc ?: )(?:\[<[0-9a-f]+>\]\s+)*"
     r"(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)(?:/(?P<size>0x[0-9a-f]+))?"
     r"(?:\s+\[(?P<mod>[\w-]+)[^\]]*\])?")
 _TRACE_AUX_RE = re.compile(
-    r"\s*(?:</?[A-Z#][A-Z0-9_]*>\s*$|(?:\?\s+)?0x[0-9a-f]+\s*$|(?:\[<?[0-9a-f]+>?\]\s*)+$|"
-    r"(?:R[A-Z0-9]{1,2}|E[A-Z]{2}|[CDEFGS]S|CR\d|DR\d|PKRU|Code|x\d{1,2}|pc|lr|sp|pstate)\s*:)")
+    r"\s*(?:</?[A-Z#][A-Z0-9_]*>\s*$|(?:\?\s+)?0x[0-9a-f]+(?:\s+\(unreliable\))?\s*$|"
+    r"(?:\[<?[0-9a-f]+>?\]\s*)+(?:0x[0-9a-f]+\s*)?(?:\(unreliable\))?\s*$|"
+    r"(?:R[A-Z0-9]{1,2}|E[A-Z]{2}|[CDEFGS]S|CR\d|DR\d|PKRU|Code|x\d{1,2}|pc|lr|sp|pstate)\s*:|"
+    r"(?:NIP|LR|CTR|REGS|MSR|CFAR|DAR|DSISR|GPR\d\d|SOFTE|TRAP|XER|IRQMASK|PACATMSCRATCH|"
+    r"epc|ra|gp|tp|t\d|s\d{1,2}|a\d|status|badaddr|cause|psr|ip|fp|r\d{1,2}|Flags|Control|"
+    r"Table|Stack|Instruction dump|Exception stack|Function entered)\b|"
+    r"--- interrupt:|[0-9a-f]{3,16}: (?:[0-9a-f]{8,16}\s*){2,}$|(?:[0-9a-f]{8} ){3,}|"
+    r".*\(inlined by\)|\S+ at \S+\.[ch]:\d+)")
 _TRACE_HEAD_RE = re.compile(r"\s*(?:Call [Tt]race|Backtrace|[Ss]tack backtrace):?\s*$")
 _CPU_RE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?)"
@@ -90,8 +109,14 @@ class _Line:
     ts: float | None
 
 
+def _frame_match(content: str) -> re.Match[str] | None:
+    """A call-trace frame line (x86/arm64/powerpc/riscv, arm32, symbolised inline)."""
+    return (_FRAME_RE.match(content) or _ARM_FRAME_RE.match(content)
+            or _INLINE_RE.match(content))
+
+
 def _is_trace_line(content: str) -> bool:
-    return bool(_FRAME_RE.match(content) or _TRACE_AUX_RE.match(content)
+    return bool(_frame_match(content) or _TRACE_AUX_RE.match(content)
                 or _TRACE_HEAD_RE.match(content) or _RIP_RE.match(content))
 
 
@@ -121,6 +146,8 @@ class _Report:
         self.trace_started = False
         self.quiet = 0
         self.markerless = hit.kind in MARKERLESS
+        # a report whose own trace follows a header line: earlier frames do not end it
+        self.await_head = TRACE_FROM[hit.kind][0] if hit.kind in TRACE_FROM else None
         self.stamped = line.ts is not None  # then lines without timestamp are not the kernel's
 
     def add(self, line: _Line, max_raw: int) -> None:
@@ -300,7 +327,9 @@ class StreamDetector:
     def _start(self, line: _Line, hit: Hit) -> None:
         opener = self._opener
         adjacent = opener is not None and opener.no == line.no - 1
-        if hit.kind == "warning-generic" and not (adjacent and SEP_RE.match(opener.content)):
+        if hit.kind == "warning-generic" and not (
+                adjacent and SEP_RE.match(opener.content)
+                and LOCKDEP_WARNING_RE.match(line.content.strip())):
             return  # "WARNING: ..." is a report (lockdep's) only under a ==== line
         context = list(self._context)
         rec = _Report(hit, line, context)
@@ -365,8 +394,11 @@ class StreamDetector:
                 self._closing_line(rec, line, hit)
                 return
             rec.add(line, self.max_raw)
+            if rec.await_head is not None and rec.await_head.match(line.content):
+                rec.await_head = None
             if trace:
-                rec.trace_started = rec.trace_started or bool(_FRAME_RE.match(line.content))
+                rec.trace_started = rec.trace_started or (
+                    rec.await_head is None and bool(_frame_match(line.content)))
                 rec.quiet = 0
                 if rec.markerless and line.content.strip() == "</TASK>":
                     self._close(rec, "end-report")
@@ -461,7 +493,9 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
             seen_trace = True
         if rip is None and not seen_trace and (m := _RIP_RE.match(s)):
             rip = _frame(m, True)
-    frames = _first_trace(contents)
+    frames = _first_trace(contents[_trace_start(kind, contents):])
+    if rip is None and kind in STALLS:  # the interrupted code, after the <IRQ> frames
+        rip = next((_frame(m, True) for c in contents if (m := _RIP_RE.match(c))), None)
 
     # who and where
     cpu = pid = comm = taint = release = None
@@ -488,7 +522,7 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
     # kind, title, message: the opening rule's builder; then the guilty frame
     panic_msg = rec.panic_msg
     t = rec.build(Facts(g, rec.headline, panic_msg, access, contents[first + 1:]))
-    guilty = guilty_function(t.header_func, rip, frames) if t.guilty else None
+    guilty = guilty_function(t.header_func, rip, frames, t.kind) if t.guilty else None
     signature = normalise(f"{t.title} in {guilty}" if guilty else t.title)
     fatal = panic_msg is not None or end in ("kernel-start", "crashdump-start")
     return CrashRecord(
@@ -504,8 +538,22 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
 
 
 def _frame(m: re.Match[str], reliable: bool) -> ReportFrame:
-    return ReportFrame(function=m["func"], offset=int(m["off"], 16), module=m["mod"],
-                 reliable=reliable, size=int(m["size"], 16) if m["size"] else None)
+    groups = m.groupdict()
+    off, size = groups.get("off"), groups.get("size")
+    return ReportFrame(function=m["func"], offset=int(off, 16) if off else None,
+                       module=groups.get("mod"), reliable=reliable,
+                       size=int(size, 16) if size else None)
+
+
+def _trace_start(kind: str, contents: list[str]) -> int:
+    """Where the report's own call trace starts looking (see :data:`.rules.TRACE_FROM`)."""
+    if kind not in TRACE_FROM:
+        return 0
+    head, last = TRACE_FROM[kind]
+    at = [i for i, c in enumerate(contents) if head.match(c)]
+    if not at:
+        return 0
+    return at[-1] if last else at[0]
 
 
 def _first_trace(contents: list[str]) -> list[ReportFrame]:
@@ -518,10 +566,10 @@ def _first_trace(contents: list[str]) -> list[ReportFrame]:
                 break
             in_block = True
             continue
-        m = _FRAME_RE.match(c)
+        m = _frame_match(c)
         if m:
             in_block = True
-            frames.append(_frame(m, m["unrel"] is None))
+            frames.append(_frame(m, m.groupdict().get("unrel") is None))
         elif in_block and (_TRACE_AUX_RE.match(c) or _RIP_RE.match(c)):
             continue
         elif frames:

@@ -106,3 +106,46 @@ def test_reporting_functions() -> None:
 ])
 def test_clean_function(name: str, clean: str) -> None:
     assert clean_function(name) == clean
+
+
+@pytest.mark.parametrize("rule", detect.SKIP_RULES, ids=lambda r: r.example)
+def test_skip_rule(rule: detect.SkipRule) -> None:
+    # one line per row of the table: its example is never guilty for the row's kinds
+    kinds = sorted(rule.kinds) or [None, "oops"]
+    for kind in kinds:
+        assert detect.is_reporting_function(rule.example, kind), (rule.why, kind)
+        assert detect.is_reporting_function(rule.example + ".isra.0", kind)
+    assert not detect.is_reporting_function("my_driver_probe", kinds[0])
+    if rule.kinds:  # a kind-specific row does not skip for other kinds
+        assert not detect.is_reporting_function(rule.example, "oops")
+
+
+@pytest.mark.parametrize("trace, kind, guilty", [
+    # a generic checker's WARN: the caller
+    (["refcount_warn_saturate", "kobject_put", "foo_release", "bar"], "warning", "foo_release"),
+    # might_sleep: the caller of the sleeping function's checker
+    (["___might_sleep", "__might_sleep", "mutex_lock", "foo_ioctl"], "bug", "foo_ioctl"),
+    # a KASAN report in a library helper: the caller
+    (["kasan_report", "kasan_check_range", "memcpy", "foo_copy"], "kasan", "foo_copy"),
+    # a hung task: past the sleep and lock primitives
+    (["__schedule", "schedule", "io_schedule", "folio_wait_bit_common", "foo_sync"], "hung-task",
+     "foo_sync"),
+    # a stall: past the detector's interrupt side
+    (["rcu_sched_clock_irq", "update_process_times", "tick_sched_timer", "hrtimer_interrupt",
+      "sysvec_apic_timer_interrupt", "foo_spin"], "rcu-stall", "foo_spin"),
+])
+def test_guilty_skips(trace: list[str], kind: str, guilty: str) -> None:
+    from pytest_kdump.detect.record import ReportFrame
+    from pytest_kdump.detect.signature import guilty_function
+
+    frames = [ReportFrame(f, 0x10) for f in trace]
+    assert guilty_function(None, None, frames, kind) == guilty
+
+
+def test_signature_normalises_compiler_suffixes_and_ppc_dots() -> None:
+    a = find_crashes("[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000010\n"
+                     "[ 1.0] RIP: 0010:foo_fn.isra.0+0x1/0x2\n")
+    b = find_crashes("[ 2.0] BUG: kernel NULL pointer dereference, address: 0000000000000018\n"
+                     "[ 2.0] RIP: 0010:foo_fn.constprop.3.cold+0x9/0x20\n")
+    assert a[0].signature == b[0].signature == "BUG: kernel NULL pointer dereference in foo_fn"
+    assert detect.base_name(".foo_fn.part.1") == "foo_fn"

@@ -1,0 +1,53 @@
+"""The real-world corpus (tests/data/corpus): well-formed labels, and the detector's figures
+over it never below what it reached (bench/detect prints them; goals in issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_kdump.detect import KINDS, find_crashes
+from tests.unit.detect import corpus
+
+FILES = corpus.files()
+ARCHES = {"arm32", "arm64", "i386", "ppc32", "ppc64", "riscv", "x86_64"}
+
+# Reached when the corpus was built (bench/detect.json "after"); a change of the detector or
+# of the corpus that lowers one fails here.
+FLOOR = {"recall": 0.975, "false_alarms": 0.0, "guilty": 0.49, "kind": 0.98}
+
+
+@pytest.fixture(scope="module")
+def score() -> corpus.Score:
+    return corpus.score(corpus.load(), find_crashes)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(corpus.CORPUS).as_posix())
+def test_corpus_file_format(path: Path) -> None:
+    report = corpus.read(path)
+    assert report.arch in ARCHES
+    assert report.labels["SOURCE"].startswith("https://"), "SOURCE: the report's public URL"
+    assert next(iter(report.labels)) == "SOURCE"
+    assert report.labels["EXPECT_CRASH"] in ("yes", "no")
+    if report.crash:
+        assert report.kind in KINDS
+    else:
+        assert report.kind is None and report.guilty is None
+    if report.guilty:
+        assert report.labels["GUILTY_BY"] in corpus.GUILTY_BY
+    assert report.body.strip()
+
+
+def test_corpus_size() -> None:
+    reports = corpus.load()
+    assert len(reports) >= 200
+    assert sum(not r.crash for r in reports) >= 5
+
+
+def test_floor(score: corpus.Score) -> None:
+    figures = score.figures()
+    assert figures["recall"] >= FLOOR["recall"], figures
+    assert figures["false_alarms"] <= FLOOR["false_alarms"], figures
+    assert figures["guilty"] >= FLOOR["guilty"], figures
+    assert figures["kind"] >= FLOOR["kind"], figures
