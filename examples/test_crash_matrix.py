@@ -22,6 +22,8 @@ TRIGGERS = [
     "module:timer",
     "module:softlockup",
     "module:hung",
+    "module:undef",
+    "module:badaddr",
 ]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_kdump import analysis as analysis_mod
+from pytest_kdump import symbols
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
@@ -133,8 +134,9 @@ class KdumpSession:
 
     def module_trigger(self, mode: str) -> Trigger:
         """A trigger loading pytest-kdump's crash module (built for the board's kernel and
-        architecture) with ``mode`` (panic, bug, null, warn, divide, timer, softlockup, hung);
-        a mode the architecture cannot fire is refused before anything is built."""
+        architecture) with ``mode`` (:data:`pytest_kdump.triggers.module.MODES`: panic, bug,
+        null, warn, divide, timer, softlockup, hung, undef, badaddr); a mode the architecture
+        cannot fire is refused before anything is built."""
         from pytest_kdump.build import crashmod
         from pytest_kdump.triggers import module
 
@@ -240,6 +242,7 @@ class Kdump:
         """
         trig = self.trigger(trigger)
         self.last_dump = dump = self._guard(self.engine.take_dump, trig, self._next_folder())
+        self._fix_frames(dump)
         crash = self._analyse(dump, commands, backend)
         self._check_expected(trig, dump, expect)
         return crash
@@ -267,15 +270,27 @@ class Kdump:
                               dump.vmcore.path, commands, folder,
                               self.session.analysis_timeout, backend)
         result = self._guard(pending.result)
+        # the crash for the dump's architecture (an arm64 dump: the cross-built one)
+        tool = pending.process.crash if pending.process else self.session.crash_tool
         if backend == "crash":
-            problem = known_problem(self.session.crash_tool.version, result.kernel_release)
+            problem = known_problem(tool.version, result.kernel_release)
             if problem:
-                warnings.warn(f"crash {self.session.crash_tool.version}: {problem}", stacklevel=3)
+                warnings.warn(f"crash {tool.version}: {problem}", stacklevel=3)
         crash = Crash(dump=dump, analysis=result, artifacts=folder,
-                      tool=self.session.crash_tool, vmlinux=vmlinux, _process=pending.process)
+                      tool=tool, vmlinux=vmlinux, _process=pending.process)
         self.crashes.append(crash)
         self.session.open_crashes.append(crash)
         return crash
+
+    def _fix_frames(self, dump: DumpResult) -> None:
+        """Frames past noreturn calls named after their real caller (see
+        :func:`~pytest_kdump.symbols.fix_noreturn_frames`), with the debug vmlinux."""
+        needed = [r for r in dump.records if any(f.offset == 0 for f in r.frames[1:])]
+        if not needed or self.session.vmlinux is None:
+            return
+        table = symbols.function_table(self.session.vmlinux)
+        for record in needed if table else []:
+            symbols.fix_noreturn_frames(record, table)
 
     def _check_expected(self, trig: Trigger, dump: DumpResult, expect: str | None) -> None:
         record = dump.record
@@ -314,6 +329,7 @@ class Kdump:
         dump = self._guard(self.engine.follow_crash, self._next_folder(), "unexpected", armed,
                            record.headline)
         dump.records = [s.record for s in seen]
+        self._fix_frames(dump)
         self.last_dump = dump
         return self._analyse(dump)
 

@@ -203,13 +203,17 @@ def _frames(prog: drgn.Program, trace: drgn.StackTrace) -> list[Frame]:
             module = prog.module(f.pc).name
         except LookupError:
             module = None
+        try:
+            stack: str | None = _hex(f.sp)
+        except LookupError:  # unwound through frame pointers (module code without CFI)
+            stack = None
         exception = f.interrupted and not (not frames and _KDUMP_PATH & set(names))
         registers = ({k.upper(): f"{v:016x}" for k, v in f.registers().items()}
                      if exception else {})
         frames.append(Frame(level=len(frames), function=function, address=_hex(f.pc),
                             module=None if module in (None, "kernel") else module,
                             exception=exception, offset=offset,
-                            stack=_hex(f.sp),
+                            stack=stack,
                             source=source, registers=registers))
     return frames
 

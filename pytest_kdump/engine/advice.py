@@ -12,6 +12,10 @@ ADVICE = {
     "armed": "kdump is not armed: put crashkernel=SIZE on the kernel command line (128M for a "
              "512 MiB guest), use a kernel with CONFIG_KEXEC, CONFIG_CRASH_DUMP and "
              "CONFIG_PROC_VMCORE, and check that 'kexec -p' succeeded",
+    "kallsyms": "rebuild the kernel with CONFIG_KALLSYMS_ALL=y; or, before 'kexec -p', bind a "
+                "copy of /proc/kallsyms with a '_text' line over it (its address: _stext's minus "
+                "the vmlinux's _stext - _text), as pytest-kdump's guest init does (supply_text "
+                "in pytest_kdump/guest/init.sh)",
     "trigger": "the trigger did not crash the kernel in time: check its preconditions "
                "(sysctls, kernel features) and the console output after the command",
     "crash_kernel": "the kernel crashed but no crash kernel started: check that the crash "

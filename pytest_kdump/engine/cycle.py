@@ -52,6 +52,13 @@ from pytest_kdump.vmcore import check_vmcore
 
 # A kernel timestamp ("[   12.345678]"): the kernel's clock, as printed on the console.
 _KERNEL_TIME = re.compile(r"\[\s*(\d+\.\d+)\]")
+# arm64: does kexec-tools find _text? (echoes "arch=aarch64 text=1|supplied|0")
+KALLSYMS_TEXT_CHECK = (
+    "a=$(uname -m); echo arch=$a text=$(if [ $a != aarch64 ]; then echo; "
+    "elif grep -qs ' _text$' /proc/kallsyms; then echo 1; "
+    "elif [ -f /etc/kallsyms-text-offset ]; then echo supplied; else echo 0; fi)")
+NMI_PANIC_SYSCTL = "/proc/sys/kernel/unknown_nmi_panic"
+"""What lets an NMI from the host panic the kernel (x86 only)."""
 # After a crash headline during a command: the kernel is really going down (a command that
 # finishes instead printed the headline: dmesg, a log file).
 GOING_DOWN = [detect.KERNEL_BANNER_RE, detect.PANIC_END_RE, detect.PANIC_RE,
@@ -374,12 +381,19 @@ class CycleEngine:
             out = self.commands.run(
                 "echo loaded=$(cat /sys/kernel/kexec_crash_loaded) "
                 "size=$(cat /sys/kernel/kexec_crash_size) release=$(uname -r); "
-                "echo cmdline=$(cat /proc/cmdline); grep -iE 'crash kernel|system ram' /proc/iomem",
+                "echo cmdline=$(cat /proc/cmdline); "
+                "grep -iE 'crash kernel|system ram' /proc/iomem; " + KALLSYMS_TEXT_CHECK,
                 self.timeouts.armed).output
             state = parse_armed(out)
             if not state.loaded:
                 raise CycleError(_not_armed_reason(state), phase="armed",
                                  advice=ADVICE["armed"])
+            if state.kallsyms_text == "0":
+                raise CycleError(
+                    "the crash kernel is loaded, but /proc/kallsyms has no _text (an arm64 "
+                    "kernel built without CONFIG_KALLSYMS_ALL): kexec-tools then writes a dump "
+                    "header makedumpfile rejects (\"Can't get the address of system_utsname\")",
+                    phase="armed", advice=ADVICE["kallsyms"])
             self._armed = self.last_armed = state
             if self.expected_crashkernel:
                 want = parse_size(self.expected_crashkernel)
@@ -406,21 +420,26 @@ class CycleEngine:
     def unsupported(self, trigger: Trigger) -> str | None:
         """Why the board cannot fire ``trigger`` (None if it can)."""
         for need in trigger.requires:
-            if need == "nmi" and not isinstance(self.board, NmiBoard):
-                return ("NMI injection needs QEMU's monitor (inject-nmi); this board has no "
-                        "way to receive an NMI from the host")
-            if need.startswith("path:"):
-                path = need[5:]
-                self.ensure_shell()
-                check = (f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                         f"test -e {shlex.quote(path)}")
-                try:
-                    rc = self.commands.run(check, self.timeouts.armed).rc
-                except (pexpect.TIMEOUT, pexpect.EOF) as exc:
-                    raise self._command_error(check, self.timeouts.armed, exc) from None
-                if rc != 0:
-                    return f"{path} does not exist on the board (kernel feature not built in)"
+            if need == "nmi":
+                if not isinstance(self.board, NmiBoard):
+                    return ("NMI injection needs QEMU's monitor (inject-nmi); this board has no "
+                            "way to receive an NMI from the host")
+                if not self._exists(NMI_PANIC_SYSCTL):
+                    return (f"the kernel has no {NMI_PANIC_SYSCTL} (only x86 kernels have "
+                            "kernel.unknown_nmi_panic): an NMI from the host cannot panic it")
+            if need.startswith("path:") and not self._exists(need[5:]):
+                return f"{need[5:]} does not exist on the board (kernel feature not built in)"
         return None
+
+    def _exists(self, path: str) -> bool:
+        """Whether ``path`` exists on the board (debugfs mounted first)."""
+        self.ensure_shell()
+        check = (f"mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                 f"test -e {shlex.quote(path)}")
+        try:
+            return self.commands.run(check, self.timeouts.armed).rc == 0
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            raise self._command_error(check, self.timeouts.armed, exc) from None
 
     def put_file(self, local: Path, remote: str) -> None:
         """Copy a file to the board with :attr:`copier` (by default base64 over the console,

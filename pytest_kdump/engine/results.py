@@ -73,6 +73,10 @@ class ArmedState:
     region: str | None
     cmdline: str
     kernel_release: str
+    arch: str = ""
+    kallsyms_text: str = ""
+    """arm64 only: ``1`` if /proc/kallsyms lists ``_text`` (kexec-tools needs it for the dump
+    header), ``supplied`` if pytest-kdump's guest init adds it for kexec, ``0`` if neither."""
 
     @property
     def reserved_mib(self) -> float:
@@ -144,4 +148,6 @@ def parse_armed(out: str) -> ArmedState:
         region=region.group(1) if region else None,
         cmdline=cmd.group(1).strip() if cmd else "",
         kernel_release=val("release"),
+        arch=val("arch"),
+        kallsyms_text=val("text"),
     )

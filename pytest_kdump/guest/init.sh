@@ -6,6 +6,9 @@
 # (and the paths below, which they may change) and runs nothing.
 DUMP_DIR=/dump
 VMCORE=/proc/vmcore
+KALLSYMS=/proc/kallsyms
+TEXT_OFFSET=/etc/kallsyms-text-offset  # written by the image builder, see supply_text
+KALLSYMS_COPY=/tmp/kallsyms
 
 # Kernel command line options of this init: pytest_kdump.<key>=<value>
 opt() {
@@ -73,14 +76,13 @@ save_vmcore() {
 # (Debian's 6.1 arm64 kernel lacks it). The image builder then stores _stext - _text from the
 # kernel's System.map; a copy of kallsyms with _text added is bound over the real one.
 supply_text() {
-    [ -f /etc/kallsyms-text-offset ] || return 0
-    grep -q ' _text$' /proc/kallsyms && return 0
-    stext=$(grep ' _stext$' /proc/kallsyms | cut -d' ' -f1)
+    [ -f "$TEXT_OFFSET" ] || return 0
+    grep -q ' _text$' "$KALLSYMS" && return 0
+    stext=$(grep ' _stext$' "$KALLSYMS" | cut -d' ' -f1)
     [ -n "$stext" ] || { say "kallsyms lacks _text and _stext: kexec may fail"; return 0; }
-    offset=$(cat /etc/kallsyms-text-offset)
-    text=$(printf '%016x' $((0x$stext - offset)))
-    { cat /proc/kallsyms; echo "$text T _text"; } > /tmp/kallsyms
-    mount --bind /tmp/kallsyms /proc/kallsyms &&
+    text=$(printf '%016x' $((0x$stext - $(cat "$TEXT_OFFSET"))))
+    { cat "$KALLSYMS"; echo "$text T _text"; } > "$KALLSYMS_COPY"
+    mount --bind "$KALLSYMS_COPY" "$KALLSYMS" &&
         say "kallsyms lacks _text (no CONFIG_KALLSYMS_ALL): supplied _text=$text for kexec"
 }
 
@@ -100,7 +102,7 @@ arm_kdump() {
     supply_text
     out=$(kexec -p /boot/vmlinuz --initrd=/boot/initrd-crash.img --append="$append" 2>&1)
     rc=$?
-    umount /proc/kallsyms 2>/dev/null && rm -f /tmp/kallsyms
+    [ -f "$KALLSYMS_COPY" ] && umount "$KALLSYMS" 2>/dev/null && rm -f "$KALLSYMS_COPY"
     loaded=$(cat /sys/kernel/kexec_crash_loaded 2>/dev/null)
     if [ $rc -eq 0 ] && [ "$loaded" = 1 ]; then
         say "kdump armed (kexec -p rc=0)"

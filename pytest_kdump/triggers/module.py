@@ -82,6 +82,17 @@ MODES: dict[str, ModuleMode] = {m.name: m for m in (
                # check_hung_uninterruptible_tasks is inlined); the hung thread's stack
                # (with kdump_crash_hang) is "bt <pid of kcrash_hang>" and the console's report.
                analysis_culprit="watchdog", task="kcrash_hang"),
+    # ud2 on x86 (outside any BUG() site), udf #0 on arm64
+    ModuleMode("undef", culprit="kdump_crash_undef", kind="invalid-opcode", sysctls=dict(_OOPS),
+               headline=r"invalid opcode: 0000|Internal error: Oops - [Uu]ndefined instruction",
+               analysis_culprit="kdump_crash_undef"),
+    # a write to 0xdead000000: mapped nowhere, above the NULL page
+    ModuleMode("badaddr", culprit="kdump_crash_badaddr", kind="paging-request",
+               sysctls=dict(_OOPS),
+               headline=r"BUG: unable to handle page fault for address: 000000dead000000|"
+                        r"Unable to handle kernel paging request at virtual address "
+                        r"000000dead000000",
+               analysis_culprit="kdump_crash_badaddr"),
 )}
 """The crash module's modes by name."""
 

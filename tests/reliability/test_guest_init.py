@@ -128,3 +128,59 @@ def test_makedumpfile_succeeds_without_writing(tmp_path: Path, busybox: Path) ->
     out, dump = _save(tmp_path, busybox, write=0, rc=0)
     assert "pytest-kdump: DUMP-FAILED step=makedumpfile rc=1 no vmcore written" in out
     assert "DUMP-OK" not in out and not (dump / "vmcore").exists()
+
+
+# --- the _text kexec-tools needs (arm64 kernels without CONFIG_KALLSYMS_ALL) ----------------
+
+TEXT_HARNESS = r"""
+. "$INIT"
+KALLSYMS=$T/kallsyms
+TEXT_OFFSET=$T/offset
+KALLSYMS_COPY=$T/kallsyms.copy
+mount() { echo "mount $*" >> "$T/calls"; }
+supply_text
+"""
+
+KALLSYMS_6_1_ARM64 = ("ffffba15e5010000 T _stext\nffffba15e5010000 t __do_softirq\n"
+                      "ffffba15e6a30000 D _etext\n")
+
+
+def _supply_text(tmp_path: Path, busybox: Path, kallsyms: str,
+                 offset: str | None = "0x10000\n") -> str:
+    (tmp_path / "kallsyms").write_text(kallsyms)
+    if offset is not None:
+        (tmp_path / "offset").write_text(offset)
+    env = {"PATH": "/usr/bin:/bin", "T": str(tmp_path), "INIT": str(INIT),
+           "PYTEST_KDUMP_INIT_LIB": "1"}
+    proc = subprocess.run([str(busybox), "sh", "-c", TEXT_HARNESS], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_text_is_supplied_from_stext_and_the_offset(tmp_path: Path, busybox: Path) -> None:
+    """Debian's 6.1 arm64 kernel lists _stext but not _text: the copy bound over kallsyms adds
+    _text = _stext - offset (KASLR moves both alike)."""
+    out = _supply_text(tmp_path, busybox, KALLSYMS_6_1_ARM64)
+    assert out == ("pytest-kdump: kallsyms lacks _text (no CONFIG_KALLSYMS_ALL): supplied "
+                   "_text=ffffba15e5000000 for kexec\n")
+    assert (tmp_path / "kallsyms.copy").read_text() == (
+        KALLSYMS_6_1_ARM64 + "ffffba15e5000000 T _text\n")
+    assert (tmp_path / "calls").read_text() == (
+        f"mount --bind {tmp_path}/kallsyms.copy {tmp_path}/kallsyms\n")
+
+
+@pytest.mark.parametrize("kallsyms, offset", [
+    ("ffffba15e5000000 T _text\n" + KALLSYMS_6_1_ARM64, "0x10000\n"),  # KALLSYMS_ALL
+    (KALLSYMS_6_1_ARM64, None),  # an image for a kernel that lists _text
+])
+def test_text_left_alone(tmp_path: Path, busybox: Path, kallsyms: str,
+                         offset: str | None) -> None:
+    assert _supply_text(tmp_path, busybox, kallsyms, offset) == ""
+    assert not (tmp_path / "calls").exists() and not (tmp_path / "kallsyms.copy").exists()
+
+
+def test_no_stext_either_is_said(tmp_path: Path, busybox: Path) -> None:
+    out = _supply_text(tmp_path, busybox, "ffffba15e6a30000 D _etext\n")
+    assert out == "pytest-kdump: kallsyms lacks _text and _stext: kexec may fail\n"
+    assert not (tmp_path / "calls").exists()

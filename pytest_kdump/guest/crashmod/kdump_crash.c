@@ -2,13 +2,14 @@
 /*
  * kdump_crash: crashes the kernel on load, in the way the "mode" parameter names.
  *
- *   insmod kdump_crash.ko mode=panic|bug|null|warn|divide|timer|softlockup|hung
+ *   insmod kdump_crash.ko mode=panic|bug|null|warn|divide|timer|softlockup|hung|undef|badaddr
  *
  * Built by pytest-kdump (pytest_kdump/crashmod.py) against the target kernel's headers; its
  * MODES table says which sysctls each mode needs and what the console and the dump show.
  * Every crashing function is out of line and never cloned, so the console's call trace and
  * crash's "bt" name it: kdump_crash_panic, kdump_crash_bug, kdump_crash_null, kdump_crash_warn,
- * kdump_crash_divide, kdump_crash_timer_fn, kdump_crash_spin, kdump_crash_hang.
+ * kdump_crash_divide, kdump_crash_timer_fn, kdump_crash_spin, kdump_crash_hang,
+ * kdump_crash_undef, kdump_crash_badaddr.
  *
  * The module has no exit function: once loaded it cannot be unloaded (a timer or a thread of
  * it may still be running).
@@ -29,7 +30,10 @@
 #include <linux/string.h>
 #include <linux/timer.h>
 
-#define KDUMP_CRASH_MODES "panic, bug, null, warn, divide, timer, softlockup, hung"
+#define KDUMP_CRASH_MODES "panic, bug, null, warn, divide, timer, softlockup, hung, undef, badaddr"
+
+/* Unmapped in kernel and user space alike, above the NULL page: a paging request fault. */
+#define KDUMP_CRASH_BAD_ADDRESS 0xdead000000UL
 
 static char *mode = "";
 module_param(mode, charp, 0444);
@@ -103,6 +107,23 @@ static KDUMP_CRASH_FN int kdump_crash_hang(void *unused)
 	return 0;
 }
 
+static KDUMP_CRASH_FN void kdump_crash_undef(void)
+{
+	/* permanently undefined, and not a BUG() site: a plain undefined-instruction oops */
+#if defined(CONFIG_X86)
+	asm volatile("ud2");
+#elif defined(CONFIG_ARM64)
+	asm volatile("udf #0");
+#else
+#error "kdump_crash: no undefined instruction for this architecture"
+#endif
+}
+
+static KDUMP_CRASH_FN void kdump_crash_badaddr(void)
+{
+	*(int *volatile)KDUMP_CRASH_BAD_ADDRESS = 1;
+}
+
 static int kdump_crash_thread(int (*fn)(void *), const char *name)
 {
 	struct task_struct *task = kthread_run(fn, NULL, "%s", name);
@@ -142,6 +163,10 @@ static int __init kdump_crash_init(void)
 		return kdump_crash_thread(kdump_crash_spin, "kcrash_spin");
 	} else if (sysfs_streq(mode, "hung")) {
 		return kdump_crash_thread(kdump_crash_hang, "kcrash_hang");
+	} else if (sysfs_streq(mode, "undef")) {
+		kdump_crash_undef();
+	} else if (sysfs_streq(mode, "badaddr")) {
+		kdump_crash_badaddr();
 	} else {
 		pr_err("unknown mode '%s': use mode=one of: %s\n", mode, KDUMP_CRASH_MODES);
 		return -EINVAL;

@@ -60,9 +60,12 @@ def test_missing_make_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert info.value.phase == "module" and "apt-get install" in info.value.advice
 
 
-@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is not None,
-                    reason="the arm64 cross compiler is installed")
 def test_missing_cross_compiler_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a PATH with make and nothing else (set-up installs the cross compiler: hide it)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "make").symlink_to(shutil.which("make") or "/usr/bin/make")
+    monkeypatch.setenv("PATH", str(tools))
     monkeypatch.setattr(crashmod.debian, "Apt", _no_apt)
     with pytest.raises(ToolError, match="no cross compiler aarch64-linux-gnu-gcc") as info:
         crashmod.build_module("6.1.0-56-arm64", arch="aarch64", cache=tmp_path)

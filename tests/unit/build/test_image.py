@@ -1,9 +1,10 @@
-"""The guest image builder's fast paths: architecture errors and progress messages (the real
-build is exercised by the QEMU tests)."""
+"""The guest image builder's fast paths: architecture errors, the arm64 kallsyms fix-up and
+progress messages (the real build is exercised by the QEMU tests)."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,46 @@ def test_unknown_arch(tmp_path: Path) -> None:
     assert err.advice == "use one of: x86_64, aarch64"
 
 
-def test_arm64_images_not_yet(tmp_path: Path) -> None:
-    with pytest.raises(ImageError, match="aarch64 guest images are not supported yet"):
-        image.build_image("aarch64", cache=tmp_path)
-    assert not list(tmp_path.iterdir())
+def _elf_with(tmp_path: Path, symbols: dict[str, int]) -> Path:
+    """An ELF object whose symbol table holds ``symbols`` at those offsets (made by gcc)."""
+    source = tmp_path / "syms.s"
+    source.write_text("".join(f".globl {n}\n.org {o:#x}\n{n}:\n" for n, o in
+                              sorted(symbols.items(), key=lambda kv: kv[1])) + "nop\n")
+    obj = tmp_path / "vmlinux"
+    subprocess.run(["gcc", "-c", "-o", str(obj), str(source)], check=True)
+    return obj
+
+
+def _sysroot(tmp_path: Path, config: str) -> Path:
+    (tmp_path / "sysroot" / "boot").mkdir(parents=True)
+    (tmp_path / "sysroot" / "boot" / "config-6.1.0-test").write_text(config)
+    (tmp_path / "tree" / "etc").mkdir(parents=True)
+    return tmp_path / "sysroot"
+
+
+def test_text_offset_for_a_kernel_without_kallsyms_all(tmp_path: Path) -> None:
+    """Debian's 6.1 arm64 kernel: /proc/kallsyms will lack _text; the init gets _stext - _text
+    from the debug vmlinux's symbols."""
+    sysroot = _sysroot(tmp_path, "CONFIG_KEXEC=y\n# CONFIG_KALLSYMS_ALL is not set\n")
+    vmlinux = _elf_with(tmp_path, {"_text": 0, "_stext": 0x10000})
+    image._text_offset(sysroot, "6.1.0-test", vmlinux, tmp_path / "tree")
+    assert (tmp_path / "tree" / "etc" / "kallsyms-text-offset").read_text() == "0x10000\n"
+
+
+def test_no_text_offset_with_kallsyms_all(tmp_path: Path) -> None:
+    sysroot = _sysroot(tmp_path, "CONFIG_KEXEC=y\nCONFIG_KALLSYMS_ALL=y\n")
+    image._text_offset(sysroot, "6.1.0-test", tmp_path / "no-vmlinux", tmp_path / "tree")
+    assert not (tmp_path / "tree" / "etc" / "kallsyms-text-offset").exists()
+
+
+def test_text_offset_without_the_symbols_is_a_clear_error(tmp_path: Path) -> None:
+    sysroot = _sysroot(tmp_path, "CONFIG_KEXEC=y\n")
+    vmlinux = _elf_with(tmp_path, {"_stext": 0x10000})
+    with pytest.raises(ImageError) as info:
+        image._text_offset(sysroot, "6.1.0-test", vmlinux, tmp_path / "tree")
+    assert info.value.message == ("kernel 6.1.0-test is built without CONFIG_KALLSYMS_ALL and "
+                                  "its debug vmlinux gives no _text and _stext")
+    assert "CONFIG_KALLSYMS_ALL=y" in info.value.advice and info.value.phase == "image"
 
 
 def test_prune_logs_what_it_removes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -39,14 +76,18 @@ def test_prune_logs_what_it_removes(tmp_path: Path, caplog: pytest.LogCaptureFix
         ("pytest_kdump.build.image", "INFO", "removed the older image x86_64-6.1.0-1-amd64-aaa")]
 
 
-def test_cli_error_path_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_error_path_unchanged(capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise ImageError("no kernel package", phase="image", advice="try another")
+
+    monkeypatch.setattr(image, "build_image", fail)
     logger = logging.getLogger("pytest_kdump")
     handlers, level = list(logger.handlers), logger.level
     try:
         assert cli.main(["image", "build", "--arch", "aarch64"]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("pytest-kdump: error: [phase image] aarch64 guest images are not "
-                              "supported yet")
+        assert err.startswith("pytest-kdump: error: [phase image] no kernel package\n")
         logger.info("a progress line")
         assert capsys.readouterr().err == "pytest-kdump: a progress line\n"
     finally:

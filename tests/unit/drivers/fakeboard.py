@@ -79,6 +79,9 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     kdump_loaded = attr.ib(default=True, validator=attr.validators.instance_of(bool))
     after = attr.ib(default="reboot", validator=attr.validators.in_(["reboot", "poweroff"]))
     dump_file = attr.ib(default="", validator=attr.validators.instance_of(str))
+    arch = attr.ib(default="x86_64", validator=attr.validators.instance_of(str))
+    # the armed check's kallsyms answer on arm64: 1 (has _text), supplied, 0
+    kallsyms_text = attr.ib(default="", validator=attr.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -206,7 +209,8 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     def _command(self, cmd: str) -> tuple[str, int] | None:
         """A command's output and exit code; None when it crashed the kernel."""
         if cmd.startswith("echo loaded=$(cat /sys/kernel/kexec_crash_loaded)"):
-            return ARMED.format(loaded=int(self.kdump_loaded), release=self.release), 0
+            return (ARMED.format(loaded=int(self.kdump_loaded), release=self.release)
+                    + f"\narch={self.arch} text={self.kallsyms_text}"), 0
         if cmd == CRASH:
             self._crash()
             return None
@@ -216,7 +220,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
                              r"test -e (\S+)", cmd):
             return "", 0 if m[1] in self.files else 1
         simple = {"true": ("", 0), "false": ("", 1), "uname -r": (self.release, 0),
-                  "uname -m": ("x86_64", 0),
+                  "uname -m": (self.arch, 0),
                   "dmesg -n 1": ("", 0)}
         if cmd in simple:
             return simple[cmd]

@@ -10,7 +10,7 @@ import pytest
 from pytest_kdump.drivers.board import LabgridBoard, QemuBoard
 from pytest_kdump.engine.board import NmiBoard
 from pytest_kdump.engine.results import BoardState
-from pytest_kdump.errors import ConfigError, PhaseTimeout, UnexpectedCrash
+from pytest_kdump.errors import ConfigError, CycleError, PhaseTimeout, UnexpectedCrash
 from pytest_kdump.triggers import NMI, Trigger
 from tests.helpers import LABGRID_LOGGER_WARNING, PFNS, make_kdump
 from tests.unit.drivers.fakeboard import PROMPT, RELEASE, FakeDumpDisk
@@ -240,3 +240,22 @@ def test_teardown_writes_the_record_whatever_collecting_raises(
         assert kdump.console_log.stat().st_size == size
     finally:
         session.close()
+
+
+def test_arm64_kernel_without_text_in_kallsyms_fails_before_the_crash(make_target,
+                                                                      tmp_path: Path) -> None:
+    """kexec -p loads, yet the dump will fail: the armed check says why before any crash."""
+    target = make_target(console="        arch: aarch64\n        kallsyms_text: '0'\n")
+    engine = _engine(target, tmp_path)
+    with pytest.raises(CycleError) as info:
+        engine.check_armed()
+    assert info.value.phase == "armed"
+    assert "/proc/kallsyms has no _text" in info.value.message
+    assert "CONFIG_KALLSYMS_ALL=y" in info.value.advice and "supply_text" in info.value.advice
+
+
+@pytest.mark.parametrize("text", ["1", "supplied"])
+def test_arm64_kernel_with_text_is_armed(make_target, tmp_path: Path, text: str) -> None:
+    target = make_target(console=f"        arch: aarch64\n        kallsyms_text: '{text}'\n")
+    armed = _engine(target, tmp_path).check_armed()
+    assert (armed.loaded, armed.arch, armed.kallsyms_text) == (True, "aarch64", text)

@@ -58,3 +58,21 @@ def test_parse_armed_missing_sysfs() -> None:
     state = parse_armed(out)
     assert (state.loaded, state.reserved_bytes, state.ram_bytes) == (False, 0, 0)
     assert state.kernel_release == "5.10.0"
+
+
+# The arm64 guest's armed check (6.1.0-50-arm64, no CONFIG_KALLSYMS_ALL), as the console showed it
+ARM64_OUT = """loaded=1 size=134217728 release=6.1.0-50-arm64
+cmdline=console=ttyAMA0 crashkernel=128M pytest_kdump.after=poweroff
+40000000-5fffffff : System RAM
+  53600000-5b5fffff : Crash kernel
+arch=aarch64 text=supplied
+"""
+
+
+def test_parse_armed_arm64_kallsyms_text() -> None:
+    state = parse_armed(ARM64_OUT)
+    assert (state.arch, state.kallsyms_text, state.loaded) == ("aarch64", "supplied", True)
+    assert state.region == "53600000-5b5fffff" and state.reserved_bytes == 128 << 20
+    assert parse_armed(ARM64_OUT.replace("text=supplied", "text=0")).kallsyms_text == "0"
+    x86 = parse_armed("loaded=1 size=1 release=6.1\ncmdline=\narch=x86_64 text=\n")
+    assert (x86.arch, x86.kallsyms_text) == ("x86_64", "")

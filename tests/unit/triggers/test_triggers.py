@@ -78,7 +78,7 @@ def test_module_specs_need_the_board(spec: str) -> None:
 
 def test_modes_table_is_complete() -> None:
     assert set(MODES) == {"panic", "bug", "null", "warn", "divide", "timer", "softlockup",
-                          "hung"}
+                          "hung", "undef", "badaddr"}
     for name, spec in MODES.items():
         assert spec.name == name
         assert spec.kind in detect.KINDS, name
@@ -99,7 +99,7 @@ def test_modes_table_is_complete() -> None:
 def test_supported_modes() -> None:
     assert supported_modes("x86_64") == list(MODES)
     assert supported_modes("aarch64") == ["panic", "bug", "null", "warn", "timer", "softlockup",
-                                          "hung"]
+                                          "hung", "undef", "badaddr"]
     assert supported_modes("riscv64") == []
 
 
@@ -138,7 +138,7 @@ def test_divide_is_refused_on_aarch64(tmp_path: Path) -> None:
     assert message.startswith("module:divide cannot crash an aarch64 kernel: integer division "
                               "by zero does not trap on arm64")
     assert message.endswith("; modes for aarch64: panic, bug, null, warn, timer, softlockup, "
-                            "hung")
+                            "hung, undef, badaddr")
     assert info.value.phase == "trigger" and "x86_64" in info.value.advice
     with pytest.raises(ConfigError, match="module:divide cannot crash an aarch64 kernel"):
         check_mode("divide", "aarch64")  # before any build
