@@ -17,7 +17,7 @@ from pytest_kdump import analysis as analysis_mod
 from pytest_kdump import symbols
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
-from pytest_kdump.analysis.crash.tool import CrashTool, known_problem
+from pytest_kdump.analysis.crash.tool import CrashTool, crash_for_dump, known_problem
 from pytest_kdump.engine.results import ArmedState, BoardState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError, Unsupported
 from pytest_kdump.report.record import build_record, write_record
@@ -50,6 +50,8 @@ class Crash:
             if self.tool is None or self.vmlinux is None:
                 raise AnalysisError("no crash tool or vmlinux for this dump", phase="analysis",
                                     advice="configure crash (setup-crash) and the vmlinux")
+            # the crash for the dump's architecture (after a drgn analysis, none chose it yet)
+            self.tool = crash_for_dump(self.tool, self.vmlinux, self.vmcore)
             self._process = CrashProcess(self.tool, self.vmlinux, self.vmcore,
                                          out_dir=self.artifacts)
         return self._process

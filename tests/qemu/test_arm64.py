@@ -39,9 +39,12 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: py
     return result, outcomes
 
 
-def test_sysrq_example_on_arm64(pytester, monkeypatch, request, tmp_path):
-    result, outcomes = _run(pytester, monkeypatch, request, tmp_path, "test_sysrq_crash.py")
-    assert outcomes == {"test_sysrq_crash": "passed"}, result.stdout.str()[-6000:]
+def test_examples_on_arm64(pytester, monkeypatch, request, tmp_path):
+    """The first crash test and the dump questions (crash, then drgn and crash on one dump)."""
+    result, outcomes = _run(pytester, monkeypatch, request, tmp_path, "test_sysrq_crash.py",
+                            "test_dump_analysis.py")
+    assert outcomes == {"test_sysrq_crash": "passed", "test_oops_in_a_module": "passed",
+                        "test_sysrq_with_drgn": "passed"}, result.stdout.str()[-6000:]
 
 
 def test_crash_matrix_on_arm64(pytester, monkeypatch, request, tmp_path):
