@@ -107,3 +107,18 @@ def test_an_image_of_another_builder_is_not_current(tmp_path: Path) -> None:
     assert image.current_image("x86_64", cache=tmp_path) is None
     image.GuestImage("x86_64", folder, "6.1.0-test", "abc", builder=image._builder_hash()).save()
     assert image.current_image("x86_64", cache=tmp_path).kernel_release == "6.1.0-test"
+
+
+def test_kernel_without_crash_dump_is_refused(tmp_path: Path) -> None:
+    """A kernel that cannot be a crash kernel (no CONFIG_CRASH_DUMP, as BeagleBoard's stock
+    config) is refused when the image is built, naming what kdump needs."""
+    config = tmp_path / "config-6.1.0-test"
+    config.write_text("CONFIG_KEXEC=y\n# CONFIG_CRASH_DUMP is not set\nCONFIG_PROC_VMCORE=y\n"
+                      "CONFIG_BLK_DEV_INITRD=y\nCONFIG_MAGIC_SYSRQ=y\n")
+    with pytest.raises(ImageError) as info:
+        image._check_config(config, "linux-image-6.1.0-test")
+    assert info.value.message == "kernel linux-image-6.1.0-test lacks CONFIG_CRASH_DUMP"
+    assert "CONFIG_CRASH_DUMP" in info.value.advice and info.value.phase == "image"
+    config.write_text(config.read_text().replace("# CONFIG_CRASH_DUMP is not set",
+                                                 "CONFIG_CRASH_DUMP=y"))
+    image._check_config(config, "linux-image-6.1.0-test")  # complete: no error
