@@ -20,10 +20,17 @@ from labgrid.binding import BindingError
 from labgrid.exceptions import InvalidConfigError, NoDriverFoundError
 
 from pytest_kdump.analysis import BACKENDS
-from pytest_kdump.analysis.crash.tool import CrashTool, find_crash, install_crash
+from pytest_kdump.analysis.crash.cross import setup_advice
+from pytest_kdump.analysis.crash.tool import (
+    CrashTool,
+    find_crash,
+    install_crash,
+    installed_crash,
+)
+from pytest_kdump.arch import get_arch
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
-from pytest_kdump.errors import KdumpError
+from pytest_kdump.errors import KdumpError, ToolError
 from pytest_kdump.session import Kdump, KdumpSession, ready_driver
 
 _REPORTS = pytest.StashKey[dict]()
@@ -152,6 +159,7 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
     try:
         driver = ready_driver(target)
+        _check_crash_for_board(driver, kdump_crash_tool, _backend(config))
         # each xdist worker has its own board and its own session log folder
         worker = _worker(config)
         session = KdumpSession.from_driver(driver, root, kdump_crash_tool, echo=bool(echo),
@@ -165,6 +173,19 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
     yield session
     del config.stash[_SESSION]
     session.close()
+
+
+def _check_crash_for_board(driver: Any, tool: CrashTool, backend: str) -> None:
+    """Before the first crash: a QEMU board's kernel architecture (KdumpDriver's ``image``)
+    that no installed crash reads fails the session at once, not after a whole crash cycle."""
+    if backend != "crash" or not driver.image:
+        return
+    arch = get_arch(driver.image).name
+    if tool.arch in (None, arch) or installed_crash(cache_dir(), arch):
+        return
+    raise ToolError(f"the board runs an {arch} kernel (KdumpDriver image: {driver.image}) and "
+                    f"no installed crash reads {arch} dumps ({tool} reads {tool.arch} ones)",
+                    phase="setup", advice=setup_advice(arch))
 
 
 def _folder(session: KdumpSession, item: pytest.Item) -> Path:
