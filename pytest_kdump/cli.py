@@ -167,9 +167,12 @@ def _image_info(as_json: bool) -> int:
                        "complete": img.complete(), "size_mb": round(size / 1e6),
                        "built_at": img.built_at, "packages": img.packages})
     crash = installed_crash(cache_dir())
+    crashes = {arch: installed_crash(cache_dir(), arch) for arch in ARCHES}
     if as_json:
         print(json.dumps({"cache": str(cache_dir()), "images": images,
-                          "crash": crash.argv[-1] if crash else None}, indent=2))
+                          "crash": crash.argv[-1] if crash else None,
+                          "crashes": {a: t.argv[-1] if t else None for a, t in crashes.items()}},
+                         indent=2))
         return 0
     print(f"cache: {cache_dir()}")
     if not images:
@@ -177,7 +180,10 @@ def _image_info(as_json: bool) -> int:
     for i in images:
         flag = "current" if i["current"] else "old"
         print(f"  {i['arch']:8} {i['kernel']:26} {i['size_mb']:5} MB  {flag:7} {i['dir']}")
-    print(f"crash: {crash.version + ' ' + crash.source if crash else 'not installed'}")
+    for arch, tool in crashes.items():
+        what = (f"{tool.version} {tool.source}" if tool
+                else f"not installed (setup-crash --arch {arch})")
+        print(f"crash for {arch} dumps: {what}")
     return 0
 
 

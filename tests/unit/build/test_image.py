@@ -122,3 +122,14 @@ def test_kernel_without_crash_dump_is_refused(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("# CONFIG_CRASH_DUMP is not set",
                                                  "CONFIG_CRASH_DUMP=y"))
     image._check_config(config, "linux-image-6.1.0-test")  # complete: no error
+
+
+def test_image_info_names_the_crash_of_each_architecture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PYTEST_KDUMP_CACHE", str(tmp_path))  # an empty cache
+    assert cli.main(["image", "info"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == ["no image built yet: run 'pytest-kdump image build'",
+                       "crash for x86_64 dumps: not installed (setup-crash --arch x86_64)",
+                       "crash for aarch64 dumps: not installed (setup-crash --arch aarch64)"]
