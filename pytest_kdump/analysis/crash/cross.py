@@ -293,14 +293,15 @@ def _tail_lines(log: Path, size: int) -> list[str]:
 
 
 def _last_step(log: Path) -> str:
-    """What the build is doing, from the last line of its log."""
-    lines = _tail_lines(log, 4096)
-    line = next((x.strip() for x in reversed(lines) if x.strip()), "")
-    if m := re.match(r"(CXX|CC|CCLD|CXXLD|AR|GEN|YACC|LEX)\s+(\S+)", line):
-        return f"{m[1]} {m[2]}"
-    if m := re.search(r"\s-o\s+(\S+)", line):
-        return f"building {m[1]}"
-    return line[:100]
+    """What the build is doing: the last step its log names (a compiler warning's lines in
+    between are passed over), else its last line."""
+    lines = [x.strip() for x in _tail_lines(log, 4096) if x.strip()]
+    for line in reversed(lines):
+        if m := re.match(r"(CXX|CC|CCLD|CXXLD|AR|GEN|YACC|LEX)\s+(\S+)", line):
+            return f"{m[1]} {m[2]}"
+        if m := re.search(r"\s-o\s+(\S+)", line):
+            return f"building {m[1]}"
+    return lines[-1][:100] if lines else ""
 
 
 def _log_excerpt(log: Path) -> str:

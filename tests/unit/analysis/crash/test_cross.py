@@ -300,3 +300,16 @@ def test_source_apt_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     conf = (root / "apt.conf").read_text()
     assert f'Dir::State::Lists "{root}/lists";' in conf and 'Dir::Etc::sourceparts "-";' in conf
     assert apt.env["APT_CONFIG"] == str(root / "apt.conf") and apt.env["LANG"] == "C"
+
+
+def test_progress_names_the_last_step_past_a_warning(tmp_path: Path) -> None:
+    """Lines of the crash build's real log: a warning's caret line is not a step."""
+    log = tmp_path / "make.log"
+    log.write_text("  CXX    p-lang.o\n"
+                   "../../gdb/p-lang.c:12:5: warning: unused variable 'x'\n"
+                   "   12 |     int x;\n"
+                   "      |     ^~~~~~~~~~\n")
+    assert cross._last_step(log) == "CXX p-lang.o"
+    log.write_text("checking for struct winsize in sys/ioctl.h and termios.h...\n")
+    assert cross._last_step(log) == "checking for struct winsize in sys/ioctl.h and termios.h..."
+    assert cross._last_step(tmp_path / "none") == ""
