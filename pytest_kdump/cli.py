@@ -1,4 +1,5 @@
-"""The ``pytest-kdump`` command: build guest images, install crash, analyse dumps."""
+"""The ``pytest-kdump`` command: build guest images, install crash, analyse dumps, report on
+nights."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from pytest_kdump.build import image
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
 from pytest_kdump.progress import show_progress
+from pytest_kdump.report import baseline as baseline_mod
+from pytest_kdump.report import html as html_mod
+from pytest_kdump.report.nights import read_nights
+from pytest_kdump.report.summary import Summary, summarize, update_baseline
 
 EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
@@ -33,6 +38,7 @@ EPILOG = """examples:
   pytest-kdump analyze vmlinux vmcore   # panic message, crashing task, backtrace
   pytest-kdump analyze vmlinux */vmcore --script analyze.crash --json  # batch
   pytest-kdump oops console.log --json  # the crash reports in a saved console log
+  pytest-kdump report nightly/* --baseline baseline.yaml --html out  # out/index.html
 """
 
 
@@ -102,6 +108,29 @@ def _parser() -> argparse.ArgumentParser:
     oops = sub.add_parser("oops", help="print the kernel crash reports found in a console log")
     oops.add_argument("logfile", type=Path)
     oops.add_argument("--json", action="store_true", help="one JSON record per line")
+
+    rep = sub.add_parser(
+        "report", help="the nightly report: tests, crash signatures, baseline, trends",
+        description="Read the artifact folders of one or more nights (oldest first, the last "
+                    "one is the night reported on) and summarise them: each test's outcome, "
+                    "board, phase timings, dump size and crash signatures; the signatures "
+                    "grouped across tests and boards and judged against a baseline (new, "
+                    "known, expected; known bugs that did not happen: possibly fixed); the "
+                    "phase timings and dump sizes over the nights.",
+        epilog="example: pytest-kdump report nightly/2026-12-0* --baseline baseline.yaml "
+               "--html report",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("artifacts", type=Path, nargs="+", metavar="ARTIFACTS",
+                     help="a night's artifact folder (pytest's --kdump-artifacts); several: "
+                          "oldest first")
+    rep.add_argument("--baseline", type=Path, metavar="FILE",
+                     help="YAML list of known signatures {signature, status, ticket, note}")
+    rep.add_argument("--update-baseline", action="store_true",
+                     help="add the nights' crash signatures nobody asked for that FILE lacks, "
+                          "with status new (FILE is created if missing)")
+    rep.add_argument("--html", type=Path, metavar="DIR",
+                     help="write the self-contained page DIR/index.html (links relative)")
+    rep.add_argument("--json", action="store_true", help="print the report's data as JSON")
     return p
 
 
@@ -138,10 +167,62 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "oops":
             return _oops(args.logfile, args.json)
+        if args.command == "report":
+            return _report(args)
     except KdumpError as exc:
         print(f"pytest-kdump: error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    """The nightly report: text (or ``--json``) on stdout, the page with ``--html``."""
+    if args.update_baseline and not args.baseline:
+        raise ConfigError("--update-baseline needs the file: give --baseline FILE")
+    book = (baseline_mod.load_baseline(args.baseline, missing_ok=args.update_baseline)
+            if args.baseline else None)
+    summary = summarize(read_nights(args.artifacts), book)  # judged before any update
+    notes = []
+    try:
+        if args.html:
+            notes.append(f"html: {html_mod.write_html(summary, args.html)}")
+        if book is not None and args.update_baseline:
+            added = update_baseline(book, summary)
+            baseline_mod.save_baseline(book, args.baseline)
+            notes.append(f"baseline {args.baseline}: {len(added)} signature(s) added with "
+                         "status new")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc}",
+                          advice="give a folder (--html) and a baseline path you can "
+                                 "write") from None
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        print(_report_text(summary))
+    for note in notes:
+        print(note, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _report_text(summary: Summary) -> str:
+    lines = []
+    for night in summary.nights:
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(night.outcomes().items()))
+        lines.append(f"night {night.label}: {len(night.tests)} tests ({counts}) on "
+                     f"{', '.join(night.boards)}")
+    counts = summary.last_counts()
+    lines.append(f"last night {summary.last.label}: {sum(counts.values())} crash report(s): "
+                 + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    for g in summary.groups:
+        when = (g.last_seen if g.first_seen == g.last_seen
+                else f"{g.first_seen}..{g.last_seen}")
+        gone = "" if g.in_last_night else ", not seen last night"
+        lines.append(f"  {g.judgement.kind:8} {g.count:3}x  {g.signature}  "
+                     f"[{', '.join(g.boards)}; {when}{gone}] {g.judgement.why}")
+    for entry in summary.possibly_fixed:
+        lines.append(f"  possibly fixed: {entry.signature} ({entry.status}"
+                     f"{', ' + entry.ticket if entry.ticket else ''})")
+    return "\n".join(lines)
 
 
 def _setup_crash(arch: str | None, force: bool) -> list[CrashTool]:

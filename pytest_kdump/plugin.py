@@ -30,7 +30,8 @@ from pytest_kdump.analysis.crash.tool import (
 from pytest_kdump.arch import get_arch
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
-from pytest_kdump.errors import KdumpError, ToolError
+from pytest_kdump.errors import KdumpError, ToolError, UnexpectedCrash
+from pytest_kdump.report.baseline import Baseline, Verdict, load_baseline
 from pytest_kdump.session import Kdump, KdumpSession, ready_driver
 
 _REPORTS = pytest.StashKey[dict]()
@@ -39,6 +40,7 @@ _HANDLE = pytest.StashKey["Kdump | None"]()  # None once the test is finished
 _MARK = pytest.StashKey[int]()
 _RUN_DIR = pytest.StashKey["Path | None"]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
+_BASELINE = pytest.StashKey["Baseline | None"]()
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -72,7 +74,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kdump-backend", choices=BACKENDS, default=None,
                     help="analyse dumps with the crash utility or drgn (default: ini "
                          "kdump_backend, else crash); per test: @pytest.mark.kdump_backend")
+    group.addoption("--kdump-baseline", metavar="FILE", default=None,
+                    help="YAML of known crash signatures: a crash nobody asked for that is a "
+                         "known-bug xfails with its ticket, an expected one does not fail the "
+                         "test, any other fails it (default: ini kdump_baseline)")
     parser.addini("kdump_backend", "analysis backend (see --kdump-backend)", default="crash")
+    parser.addini("kdump_baseline", "crash signature baseline (see --kdump-baseline)",
+                  default="")
     parser.addini("kdump_artifacts", "artifact folder (see --kdump-artifacts)",
                   default="kdump-artifacts")
     parser.addini("kdump_echo", "copy the console to the terminal", type="bool", default=False)
@@ -92,11 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # Values the environment YAML refers to with !template; labgrid reads it after us.
     config.stash[_RUN_DIR] = set_env_defaults(_worker(config))
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
-    if env_file:
-        try:
+    try:
+        if env_file:
             check_env_file(env_file)
-        except KdumpError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        config.stash[_BASELINE] = _load_baseline(config)
+    except KdumpError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -109,6 +118,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         current = os.environ.get("LG_KDUMP_RUN")
         if current and Path(current).is_relative_to(run):
             del os.environ["LG_KDUMP_RUN"]
+
+
+def _load_baseline(config: pytest.Config) -> Baseline | None:
+    """``--kdump-baseline`` (relative to the current folder), else ini ``kdump_baseline``
+    (relative to the rootdir), read once: a wrong file stops the run before any test."""
+    option, ini = config.getoption("--kdump-baseline"), config.getini("kdump_baseline")
+    if not (option or ini):
+        return None
+    return load_baseline(Path(option) if option else Path(config.rootpath) / ini)
 
 
 def _worker(config: pytest.Config) -> str | None:
@@ -198,6 +216,8 @@ def _outcome(item: pytest.Item) -> str:
     reports = item.stash.get(_REPORTS, {})
     if any(r.failed for r in reports.values()):
         return "failed"
+    if any(r.skipped and hasattr(r, "wasxfail") for r in reports.values()):
+        return "xfailed"
     if any(r.skipped for r in reports.values()):
         return "skipped"
     return "passed" if "call" in reports else "interrupted"
@@ -257,6 +277,9 @@ def kdump(request: pytest.FixtureRequest, kdump_session: KdumpSession) -> Kdump:
     for key in ("vmcore_size", "crash_version", "panic_message", "total_seconds"):
         if record.get(key) is not None:
             request.node.user_properties.append((f"kdump_{key}", record[key]))
+    for signature in dict.fromkeys(r["signature"] for r in record.get("console_records", [])):
+        if ("kdump_signature", signature) not in request.node.user_properties:
+            request.node.user_properties.append(("kdump_signature", signature))
     if record.get("analysis"):
         request.node.user_properties.append(("kdump_backend", record["analysis"]["backend"]))
     request.node.user_properties.append(("kdump_artifacts", str(folder)))
@@ -296,21 +319,57 @@ def _kdump_crash_watch(request: pytest.FixtureRequest) -> Any:
         _finish(handle, request.node, started)
 
 
+def baseline_verdict(item: pytest.Item, signatures: list[str]) -> Verdict | None:
+    """The baseline's verdict on the crashes nobody asked for during ``item`` (None without
+    a baseline); JUnit properties get each signature and, with a baseline, its class."""
+    baseline = item.config.stash.get(_BASELINE, None)
+    verdict = baseline.verdict(signatures) if baseline is not None else None
+    for signature in dict.fromkeys(signatures):
+        item.user_properties.append(("kdump_signature", signature))
+    for j in verdict.judgements if verdict else ():
+        item.user_properties.append(("kdump_baseline", f"{j.kind}: {j.signature}"))
+    return verdict
+
+
+def apply_verdict(report: pytest.TestReport, verdict: Verdict) -> None:
+    """A failed call ``report``: xfail if its crashes are known bugs only (the reason names
+    their tickets), else still failed, with the new signatures said."""
+    report.sections.append(("kdump: baseline", verdict.reason))
+    if verdict.outcome == "xfailed":
+        report.outcome = "skipped"
+        report.wasxfail = verdict.reason
+    else:
+        report.longrepr = f"{report.longrepr}\nBaseline: {verdict.reason}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report = outcome.get_result()
     item.stash.setdefault(_REPORTS, {})[report.when] = report
-    if call.excinfo is not None and isinstance(call.excinfo.value, KdumpError):
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, KdumpError):
         # our errors already say the phase, the advice, the console tail and the log path
-        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
-        return
+        report.longrepr = f"{type(error).__name__}: {error}"
+        if not isinstance(error, UnexpectedCrash) or report.when != "call":
+            return
     session = item.config.stash.get(_SESSION, None)
     if report.when != "call" or session is None:
         return
     session.engine.settle_detection()
     new = session.engine.unexpected_since(item.stash.get(_MARK, 0))
-    if new:
+    signatures = [s.record.signature for s in new]
+    if isinstance(error, UnexpectedCrash):  # a board command of the test met the crash
+        signatures = [r.signature for r in error.records] + signatures
+    if not signatures:
+        return
+    verdict = baseline_verdict(item, signatures)
+    if verdict is not None and verdict.outcome == "passed":  # crashes the baseline expects
+        report.sections.append(("kdump: baseline", verdict.reason))
+        return
+    if new and not isinstance(error, UnexpectedCrash):
         report.outcome = "failed"
         report.longrepr = unexpected_summary(new, session.engine.log_path,
                                              _folder(session, item))
+    if verdict is not None:
+        apply_verdict(report, verdict)

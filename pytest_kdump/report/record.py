@@ -2,8 +2,9 @@
 
 Schema 1 (every key is present unless marked optional):
 
-- ``schema``: 1; ``test``: the pytest node id; ``outcome``: passed, failed, skipped or interrupted
-  (Ctrl-C or SIGTERM during the test);
+- ``schema``: 1; ``test``: the pytest node id; ``outcome``: passed, failed, skipped, xfailed
+  (a crash nobody asked for that the baseline knows as a bug) or interrupted (Ctrl-C or
+  SIGTERM during the test);
   ``total_seconds``; ``console_log``: the test's console log;
 - ``crash_version``, ``crash_source``: the crash utility; ``vmlinux``: the debug vmlinux;
 - ``warnings``: the engine's and the analysis' warnings;
@@ -16,7 +17,8 @@ Schema 1 (every key is present unless marked optional):
   before 0.2, until 0.3), ``crashes`` (one entry per dump when a
   test made several);
 - optional: ``console_records`` (the console's crash reports), ``unexpected_crashes``
-  (``[{at, kind, signature}]``), ``error`` (``{type, phase, message, advice}``).
+  (``[{at, kind, signature}]``), ``error`` (``{type, phase, message, advice}``), ``board``
+  (``{target, env}``: the labgrid target's name and environment file; since 0.2).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
     }
     crashes = handle.crashes
     dump = crashes[-1].dump if crashes else handle.last_dump
+    target = getattr(session, "target", None)
+    if target is not None:
+        env = getattr(target, "env", None)
+        record["board"] = {"target": target.name,
+                           "env": Path(env.config_file).name if env else None}
     record["phases"] = [asdict(p) for p in engine.phases]
     armed = dump.armed if dump else (handle.last_armed or engine.last_armed)
     record["armed"] = asdict(armed) if armed else None
