@@ -155,12 +155,32 @@ def _child_pytest(tmp_path: Path, name: str, source: str, *args: str
     run = tmp_path / "run"
     run.mkdir()
     env = dict(os.environ, LG_KDUMP_RUN=str(run), PYTHONPATH=str(Path.cwd()))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
-         "no:cacheprovider", "--lg-env", str(ENV), "--kdump-artifacts", str(tmp_path / "art"),
-         str(tmp_path / name), *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # output to a file, not a pipe: a process the child leaves behind holding the pipe (its
+    # reaper, QEMU) would make waiting for the pipe's end outlast the child itself
+    with open(tmp_path / "output.txt", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
+             "no:cacheprovider", "--lg-env", str(ENV), "--kdump-artifacts",
+             str(tmp_path / "art"), str(tmp_path / name), *args],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
     return proc, tmp_path / "art", run
+
+
+def _finished(proc: subprocess.Popen, tmp_path: Path, timeout: float) -> str:
+    """The child's output once it has exited; if it has not within ``timeout``, fail with its
+    output so far and the processes it started."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        ps = subprocess.run(["ps", "-o", "pid,stat,etime,args", "--ppid", str(proc.pid)],
+                            capture_output=True, text=True).stdout
+        raise AssertionError(f"the child pytest did not exit within {timeout} s; its output:\n"
+                             f"{_output(tmp_path)[-3000:]}\nits children:\n{ps}") from None
+    return _output(tmp_path)
+
+
+def _output(tmp_path: Path) -> str:
+    return (tmp_path / "output.txt").read_bytes().decode(errors="replace")
 
 
 def _wait_for(cond, timeout: float, what: str) -> None:
@@ -205,9 +225,9 @@ def _long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
 def test_stopped_run_records_interrupted_and_leaves_no_qemu(tmp_path: Path, sig: int) -> None:
     with _long_run(tmp_path) as (proc, log, run):
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=90)
+        out = _finished(proc, tmp_path, 90)
     record = json.loads((log.parent / "kdump.json").read_text())
-    assert record["outcome"] == "interrupted", out.decode(errors="replace")[-3000:]
+    assert record["outcome"] == "interrupted", out[-3000:]
     assert "STARTED-42" in log.read_text()
     _wait_for(lambda: not _qemu_of(run), 10, "QEMU gone after the run")
 
@@ -232,8 +252,8 @@ def test_a_run_without_kdump_tests_keeps_each_tests_console_log(tmp_path: Path) 
     """-k selects only a test using the labgrid target: it still gets its folder, console log
     and kdump.json (and the crash watch), as a test using kdump would."""
     proc, art, _ = _child_pytest(tmp_path, "test_board.py", BOARD_TESTS, "-k", "uses_the_board")
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    out = _finished(proc, tmp_path, 300)
+    assert proc.returncode == 0, out[-3000:]
     folder = art / "test_board.py_test_uses_the_board"
     assert (folder / "console.log").is_file()
     assert json.loads((folder / "kdump.json").read_text())["outcome"] == "passed"
