@@ -162,8 +162,16 @@ def _child_pytest(tmp_path: Path, name: str, source: str, *args: str
             [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
              "no:cacheprovider", "--lg-env", str(ENV), "--kdump-artifacts",
              str(tmp_path / "art"), str(tmp_path / name), *args],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=_default_sigint)
     return proc, tmp_path / "art", run
+
+
+def _default_sigint() -> None:
+    """SIGINT back to its default in the child: a suite started in the background by a
+    non-interactive shell inherits it ignored, and Python then never turns it into
+    KeyboardInterrupt (the interrupted-run test would wait for nothing)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _finished(proc: subprocess.Popen, tmp_path: Path, timeout: float) -> str:
