@@ -39,18 +39,20 @@ FILE_NAME = "kdump.json"
 def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
     """The record of one test from its handle (see the module docstring for the keys)."""
     session, engine = handle.session, handle.engine
+    crashes = handle.crashes
+    # the crash that read the test's last dump (an arm64 dump: the one built for it)
+    tool = (crashes[-1].tool if crashes else None) or session.crash_tool
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "test": handle.name,
         "outcome": outcome,
         "total_seconds": round(seconds, 2),
         "console_log": str(handle.console_log),
-        "crash_version": session.crash_tool.version,
-        "crash_source": session.crash_tool.source,
+        "crash_version": tool.version,
+        "crash_source": tool.source,
         "vmlinux": str(session.vmlinux) if session.vmlinux else None,
         "warnings": list(engine.warnings),
     }
-    crashes = handle.crashes
     dump = crashes[-1].dump if crashes else handle.last_dump
     target = getattr(session, "target", None)
     if target is not None:

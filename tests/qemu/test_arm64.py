@@ -4,6 +4,7 @@ Their artifacts are kept under ``<artifacts>/arm64/``."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -45,6 +46,10 @@ def test_examples_on_arm64(pytester, monkeypatch, request, tmp_path):
                             "test_dump_analysis.py")
     assert outcomes == {"test_sysrq_crash": "passed", "test_oops_in_a_module": "passed",
                         "test_sysrq_with_drgn": "passed"}, result.stdout.str()[-6000:]
+    # the record names the crash that read the dump: the one built for arm64 dumps
+    root = request.config.rootpath / request.config.getini("kdump_artifacts") / "arm64"
+    record = json.loads(next(root.glob("*test_sysrq_crash/kdump.json")).read_text())
+    assert "for aarch64 dumps" in record["crash_source"], record["crash_source"]
 
 
 def test_crash_matrix_on_arm64(pytester, monkeypatch, request, tmp_path):
