@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pytest_kdump.errors import VmcoreError
+from pytest_kdump.arch import ALIASES
+from pytest_kdump.errors import ConfigError, VmcoreError
 
 # makedumpfile's compressed format starts with "KDUMP   "; -E writes ELF; -F a flattened stream.
 SIGNATURES = {b"KDUMP   ": "kdump-compressed", b"\x7fELF": "elf",
@@ -166,7 +167,7 @@ def elf_arch(head: bytes) -> str | None:
 def _kdump_arch(head: bytes) -> str | None:
     machine = head[_KDUMP_MACHINE:_KDUMP_MACHINE + 65].split(b"\0")[0]
     name = machine.decode("ascii", errors="replace").strip()
-    return {"arm64": "aarch64"}.get(name, name) or None
+    return ALIASES.get(name, name) or None  # Debian's names (arm64) mapped to uname -m's
 
 
 def _dump_head_arch(head: bytes) -> str | None:
@@ -219,8 +220,6 @@ def vmlinux_arch(path: Path) -> str | None:
 def dump_arch(vmlinux: Path, vmcore: Path) -> str | None:
     """The architecture of an analysis's inputs: the vmcore's, else the vmlinux's (None if
     neither says). A vmlinux of another architecture than the dump is a ConfigError."""
-    from pytest_kdump.errors import ConfigError
-
     dump, kernel = vmcore_arch(vmcore), vmlinux_arch(vmlinux)
     if dump and kernel and dump != kernel:
         raise ConfigError(f"{vmlinux} is a kernel for {kernel}, but {vmcore} is the dump of a "
