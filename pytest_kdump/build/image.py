@@ -251,8 +251,7 @@ def _text_offset(sysroot: Path, release: str, vmlinux: Path, tree: Path) -> None
     config = sysroot / "boot" / f"config-{release}"
     if not config.is_file() or "\nCONFIG_KALLSYMS_ALL=y" in f"\n{config.read_text()}":
         return
-    symbols = subprocess.run(["readelf", "-sW", str(vmlinux)], capture_output=True,
-                             text=True).stdout
+    symbols = _readelf(vmlinux, "-sW")
     found = {name: int(addr, 16) for addr, name in
              re.findall(r"^\s*\d+: ([0-9a-f]+)\s.*\s(_s?text)$", symbols, re.M)}
     if set(found) != {"_text", "_stext"}:
@@ -276,8 +275,18 @@ def _find_program(sysroot: Path, name: str) -> Path:
     return src
 
 
+READELF_TIMEOUT = 120.0
+"""Seconds readelf may take (the symbol table of the 300-600 MB debug vmlinux: ~2 s)."""
+
+
 def _readelf(path: Path, flag: str) -> str:
-    return subprocess.run(["readelf", flag, str(path)], capture_output=True, text=True).stdout
+    try:
+        return subprocess.run(["readelf", flag, str(path)], capture_output=True, text=True,
+                              timeout=READELF_TIMEOUT).stdout
+    except subprocess.TimeoutExpired:
+        raise ImageError(f"readelf {flag} {path} did not finish within {READELF_TIMEOUT:g} s",
+                         phase="image", advice="check the host's load and disk, then build "
+                                               "again") from None
 
 
 def _copy_libraries(tree: Path, sysroot: Path, spec: Arch, binaries: list[Path]) -> None:
