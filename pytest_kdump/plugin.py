@@ -198,7 +198,7 @@ def _check_crash_for_board(driver: Any, tool: CrashTool, backend: str) -> None:
     that no installed crash reads fails the session at once, not after a whole crash cycle."""
     if backend != "crash" or not driver.image:
         return
-    arch = get_arch(driver.image).name
+    arch = get_arch(driver.image.removeprefix("debian-")).name
     if tool.arch in (None, arch) or installed_crash(cache_dir(), arch):
         return
     raise ToolError(f"the board runs an {arch} kernel (KdumpDriver image: {driver.image}) and "

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pytest_kdump.arch import Arch, get_arch
-from pytest_kdump.build import debian
+from pytest_kdump.build import debian, rootfs
 from pytest_kdump.build.cpio import NewcWriter
 from pytest_kdump.cachedir import cache_dir, locked, point
 from pytest_kdump.errors import ImageError, ToolError
@@ -89,9 +89,13 @@ class GuestImage:
         return f"{self.arch} guest, kernel {self.kernel_release}, in {self.dir}"
 
 
-def current_image(arch: str = "x86_64", cache: Path | None = None) -> GuestImage | None:
+def current_image(arch: str = "x86_64", cache: Path | None = None
+                  ) -> GuestImage | rootfs.DebianImage | None:
     """The image last built for ``arch``, if it is complete and made by this builder (an
-    image made by an older pytest-kdump, e.g. with another guest init, is not current)."""
+    image made by an older pytest-kdump, e.g. with another guest init, is not current).
+    ``debian-<arch>`` names the Debian guest (:mod:`.rootfs`)."""
+    if rootfs.is_debian(arch):
+        return rootfs.current_debian(arch, cache)
     link = (cache or cache_dir()) / "images" / f"{arch}-current"
     if not (link / "manifest.json").is_file():
         return None
@@ -110,8 +114,11 @@ def build_image(arch: str = "x86_64", *, force: bool = False, cache: Path | None
     """Build (or find in the cache) the guest image for ``arch``.
 
     ``kernel_package`` picks another Debian kernel package than the architecture's default
-    (``linux-image-cloud-amd64``'s current kernel on x86_64).
+    (``linux-image-cloud-amd64``'s current kernel on x86_64). ``debian-<arch>`` builds the
+    Debian guest (:mod:`.rootfs`).
     """
+    if rootfs.is_debian(arch):
+        return rootfs.build_debian(arch, force=force, cache=cache)  # type: ignore[return-value]
     spec = get_arch(arch, error=ImageError, phase="image")
     for tool in ("apt-cache", "apt-get", "dpkg-deb", "depmod", "modprobe", "readelf", "tar"):
         if shutil.which(tool) is None and not Path("/sbin", tool).exists():

@@ -161,6 +161,12 @@ class QemuBoard(LabgridBoard):
         self._wedged: str | None = None  # what the running QEMU did not answer, if anything
         # one QMP command at a time; held by a worker still waiting for QEMU's answer
         self._monitor_lock = threading.Lock()
+        self.forwards: list[tuple[str, int, int]] = []  # (netdev, host port, guest port)
+
+    def forward(self, netdev: str, host_port: int, guest_port: int) -> None:
+        """Forward loopback ``host_port`` to the guest's ``guest_port`` over QEMU's user-mode
+        network ``netdev`` (``-netdev user,id=NETDEV``), from the next power-on on."""
+        self.forwards.append((netdev, host_port, guest_port))
 
     def power_on(self) -> None:
         if self._wedged:
@@ -171,6 +177,14 @@ class QemuBoard(LabgridBoard):
             child = self.qemu._child
             if child is not None:
                 reaper.watch(child.pid, "qemu")  # killed even if pytest is (SIGKILL)
+        for netdev, host, guest in self.forwards:  # each QEMU process starts without them
+            rule = f"hostfwd_add {netdev} tcp:127.0.0.1:{host}-:{guest}"
+            said = self._monitor("human-monitor-command", self.monitor_timeout,
+                                 {"command-line": rule})
+            if isinstance(said, str) and said.strip():
+                raise ConfigError(f"QEMU refused the port forward {rule!r}: {said.strip()}",
+                                  advice="the env's QEMU needs '-netdev user,id=NETDEV' "
+                                         "(KdumpDriver's ssh_netdev) and a free port")
 
     def _before_power_on(self) -> None:
         self._reap()
@@ -264,7 +278,8 @@ class QemuBoard(LabgridBoard):
         running or does not answer within :attr:`monitor_timeout`."""
         self._monitor("inject-nmi", timeout=self.monitor_timeout)
 
-    def _monitor(self, command: str, timeout: float) -> Any:
+    def _monitor(self, command: str, timeout: float,
+                 arguments: dict[str, Any] | None = None) -> Any:
         """Run a QMP command in a worker thread, waiting at most ``timeout`` seconds for its
         answer (labgrid's own wait has no bound). BoardDied if QEMU is gone or does not
         answer (it is then wedged: killed at the next power-off or power-on), CycleError if
@@ -285,7 +300,7 @@ class QemuBoard(LabgridBoard):
 
         def ask() -> None:
             try:
-                answer["return"] = qmp.execute(command, {})
+                answer["return"] = qmp.execute(command, arguments or {})
             except Exception as exc:  # labgrid's QMPError, or a broken pipe
                 answer["error"] = exc
             finally:

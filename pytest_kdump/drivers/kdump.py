@@ -12,8 +12,21 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
                                         # activation: see session.ready_driver)
       vmlinux: !template "$LG_KDUMP_IMAGES/x86_64-current/vmlinux"
       crash: null                       # crash binary (default: the one pytest-kdump installs)
-      saver: guest-init                 # how the crash kernel saves: or kdump-tools, kdump-utils
-      transport: disk-image             # how the dump reaches the host
+      saver: guest-init                 # how the crash kernel saves: or kdump-tools,
+                                        # kdump-utils, script
+      transport: disk-image             # how the dump reaches the host: or ssh, netcat
+      dump_dir: /var/crash              # ssh: where the saver leaves dumps on the board
+      remove_dumps: true                # ssh: delete a fetched dump's folder on the board
+      ssh: SSHDriver                    # ssh: the SSHDriver (its name, or class) to fetch with
+      ssh_netdev: null                  # QEMU: forward a free loopback port to the guest's
+                                        # sshd over '-netdev user,id=THIS' (the target's
+                                        # NetworkService gets that port)
+      netcat_listen: 127.0.0.1          # netcat: where this host listens (0.0.0.0: a board)
+      netcat_host: 10.0.2.2             # netcat: this host's address as the board sees it
+      netcat_port: 0                    # netcat: 0 picks a free port, kept for the session
+      arm: null                         # load the crash kernel the seed's way (else the
+                                        # board's kdump service does): {kernel: PATH,
+                                        # initrd: PATH, append: ARGS}
       timeouts: {dump_saved: 300}
       commands: null                    # a CommandProtocol driver (name or class) to run the
                                         # board's commands (default: a shell on the console)
@@ -26,7 +39,10 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
 from __future__ import annotations
 
 import copy
+import os
+import socket
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -40,7 +56,7 @@ from pytest_kdump.build.image import current_image
 from pytest_kdump.drivers.board import QemuBoard
 from pytest_kdump.drivers.console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
 from pytest_kdump.drivers.protocol import LabgridCommands, LabgridFileTransfer, find_driver
-from pytest_kdump.engine.cycle import CycleEngine
+from pytest_kdump.engine.cycle import Arming, CycleEngine
 from pytest_kdump.engine.results import Timeouts
 from pytest_kdump.errors import ConfigError
 from pytest_kdump.transports import VmcoreTransport
@@ -62,6 +78,20 @@ def _check_transport(_inst: object, _attr: object, value: str) -> None:
         transports.by_name(value)
     except ConfigError as exc:
         raise ConfigError(f"KdumpDriver: {exc.message}", advice=exc.advice) from None
+
+
+def _check_arm(_inst: object, _attr: object, value: dict | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not isinstance(value.get("kernel"), str):
+        raise ConfigError("KdumpDriver: arm needs at least 'kernel: PATH' (on the board)",
+                          advice="e.g. arm: {kernel: /var/lib/kdump/vmlinuz, initrd: "
+                                 "/var/lib/kdump/initrd.img, append: 'irqpoll nr_cpus=1 "
+                                 "reset_devices'}")
+    unknown = sorted(set(value) - {"kernel", "initrd", "append"})
+    if unknown:
+        raise ConfigError(f"KdumpDriver: arm: unknown key(s) {', '.join(unknown)}",
+                          advice="known keys: kernel, initrd, append")
 
 
 def _check_timeouts(_inst: object, _attr: object, value: dict) -> None:
@@ -88,6 +118,14 @@ class KdumpDriver(Driver):
     timeouts = attr.ib(default=attr.Factory(dict), validator=_check_timeouts)
     commands = attr.ib(default=None, validator=_opt_str)
     file_transfer = attr.ib(default=None, validator=_opt_str)
+    dump_dir = attr.ib(default="/var/crash", validator=attr.validators.instance_of(str))
+    remove_dumps = attr.ib(default=True, validator=attr.validators.instance_of(bool))
+    ssh = attr.ib(default="SSHDriver", validator=attr.validators.instance_of(str))
+    ssh_netdev = attr.ib(default=None, validator=_opt_str)
+    netcat_listen = attr.ib(default="127.0.0.1", validator=attr.validators.instance_of(str))
+    netcat_host = attr.ib(default="10.0.2.2", validator=attr.validators.instance_of(str))
+    netcat_port = attr.ib(default=0, validator=attr.validators.instance_of(int))
+    arm = attr.ib(default=None, validator=_check_arm)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -121,16 +159,20 @@ class KdumpDriver(Driver):
     def on_activate(self) -> None:
         board = self.console.board
         qemu = board.qemu if isinstance(board, QemuBoard) else None
-        if qemu is not None and self.dump_disk is None:
-            raise ConfigError("KdumpDriver: dump_disk is required with QEMUDriver",
+        disk = self.transport == "disk-image"
+        if qemu is not None and disk and self.dump_disk is None:
+            raise ConfigError("KdumpDriver: dump_disk is required with QEMUDriver and "
+                              "transport disk-image",
                               advice="add dump_disk and pass the same file to QEMU with "
                                      "extra_args '-drive if=virtio,format=raw,file=...'")
-        if qemu is not None and self.dump_disk not in (qemu.extra_args or ""):
+        if qemu is not None and disk and self.dump_disk not in (qemu.extra_args or ""):
             raise ConfigError(f"KdumpDriver: dump_disk {self.dump_disk} is not given to QEMU",
                               advice="add '-drive if=virtio,format=raw,file=<dump_disk>' to "
                                      "QEMUDriver's extra_args")
-        if self.dump_disk:
+        if self.transport == "disk-image" and self.dump_disk:
             self._transport().prepare()
+        if self.ssh_netdev:
+            self._forward_ssh(qemu)
         # named, not bound: labgrid would activate them now, before the board is up
         if self.commands:
             self._commands = find_driver(self.target, CommandProtocol, self.commands,
@@ -160,9 +202,6 @@ class KdumpDriver(Driver):
                 self._engine.capture.listeners.append(sys.stderr.write)
             return self._engine
         if transport is None:
-            if not self.dump_disk:
-                raise ConfigError("KdumpDriver: no vmcore transport configured",
-                                  advice="set dump_disk (QEMU); board transports come later")
             transport = self._transport()
         engine = CycleEngine(
             self.console.board, transport, log_dir,
@@ -174,6 +213,8 @@ class KdumpDriver(Driver):
             engine.commands = LabgridCommands(self._commands, watch=engine.spawn)
         if self._file_transfer is not None:
             engine.copier = LabgridFileTransfer(self._file_transfer)
+        if self.arm is not None:
+            engine.arming = Arming(**self.arm)
         self._engine = engine
         return engine
 
@@ -182,8 +223,41 @@ class KdumpDriver(Driver):
         return savers.by_name(self.recognizer or self.saver)
 
     def _transport(self) -> VmcoreTransport:
-        """The configured vmcore transport (``disk-image``: the dump disk's image file)."""
-        return transports.by_name(self.transport)(Path(self.dump_disk), self.dump_disk_size)
+        """The configured vmcore transport."""
+        cls = transports.by_name(self.transport)
+        if self.transport == "disk-image":
+            if not self.dump_disk:
+                raise ConfigError("KdumpDriver: transport disk-image needs dump_disk",
+                                  advice="set dump_disk (QEMU), or choose transport ssh or "
+                                         "netcat for a board")
+            return cls(Path(self.dump_disk), self.dump_disk_size)
+        if self.transport == "ssh":
+            from labgrid.driver import SSHDriver
+            ssh = find_driver(self.target, SSHDriver, self.ssh, "ssh")
+            return cls(ssh, self.dump_dir, remove=self.remove_dumps)
+        spool = Path(tempfile.mkdtemp(prefix="netcat-", dir=os.environ.get("LG_KDUMP_RUN")))
+        return cls(spool, listen=self.netcat_listen, port=self.netcat_port,
+                   board_host=self.netcat_host)
+
+    def _forward_ssh(self, qemu: object | None) -> None:
+        """QEMU: a free loopback port forwarded to the guest's port 22, given to the target's
+        NetworkService (whose YAML ``port`` is then 0): each xdist worker gets its own."""
+        from labgrid.resource import NetworkService
+        if qemu is None:
+            raise ConfigError("KdumpDriver: ssh_netdev is for QEMU targets only",
+                              advice="remove ssh_netdev; give the board's NetworkService its "
+                                     "address and port")
+        services = [r for r in self.target.resources if isinstance(r, NetworkService)]
+        if len(services) != 1:
+            raise ConfigError(f"KdumpDriver: ssh_netdev needs one NetworkService in the target "
+                              f"(found {len(services)})",
+                              advice="add NetworkService: {address: 127.0.0.1, username: root, "
+                                     "port: 0}")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        services[0].port = port
+        self.console.board.forward(self.ssh_netdev, port, 22)
 
     def vmlinux_path(self) -> Path | None:
         """The debug vmlinux: the configured one, else the guest image's."""

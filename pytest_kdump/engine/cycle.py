@@ -15,6 +15,7 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
@@ -59,12 +60,37 @@ KALLSYMS_TEXT_CHECK = (
     "a=$(uname -m); echo arch=$a text=$(if [ $a != aarch64 ]; then echo; "
     "elif [ -f /etc/kallsyms-text-offset ]; then echo supplied; "
     "elif grep -qs ' _text$' /proc/kallsyms; then echo 1; else echo 0; fi)")
+CONSOLE_LOGLEVEL = 7
+"""The console log level set for a crash when a lower one was found (7: all but debug)."""
 NMI_PANIC_SYSCTL = "/proc/sys/kernel/unknown_nmi_panic"
 """What lets an NMI from the host panic the kernel (x86 only)."""
 # After a crash headline during a command: the kernel is really going down (a command that
 # finishes instead printed the headline: dmesg, a log file).
 GOING_DOWN = [detect.KERNEL_BANNER_RE, detect.PANIC_END_RE, detect.PANIC_RE,
               re.compile(r"Starting crashdump kernel")]
+
+
+@dataclass(frozen=True)
+class Arming:
+    """How to load the crash kernel the seed's way when it is not loaded as wanted:
+    ``kexec -p KERNEL --initrd=INITRD --append="<the running command line without
+    crashkernel=> APPEND <the transport's arguments>"``. Paths are on the board."""
+
+    kernel: str
+    initrd: str | None = None
+    append: str = "irqpoll nr_cpus=1 reset_devices"
+
+    def command(self, extra: str = "") -> str:
+        """The board's shell command; it also records what it loaded in :data:`ARMED_FILE`
+        (on tmpfs: gone at the next boot, when the crash kernel must be loaded again)."""
+        args = " ".join(a for a in (self.append, extra) if a)
+        initrd = f" --initrd={shlex.quote(self.initrd)}" if self.initrd else ""
+        return (f"kexec -p -u 2>/dev/null; kexec -p {shlex.quote(self.kernel)}{initrd} "
+                f"--append=\"$(sed -e 's/\\(^\\| \\)crashkernel=[^ ]*//g' /proc/cmdline) \""
+                f"{shlex.quote(args)} && echo {shlex.quote(args)} > {ARMED_FILE}")
+
+
+ARMED_FILE = "/run/pytest-kdump-armed"
 
 
 class CycleEngine:
@@ -120,6 +146,7 @@ class CycleEngine:
         self.warnings: list[str] = []
         self._armed: ArmedState | None = None  # valid until the next crash or power-on
         self.last_armed: ArmedState | None = None
+        self.arming: Arming | None = None  # set: the engine loads the crash kernel itself
 
     # -- the board's state -------------------------------------------------------------------
     @property
@@ -376,20 +403,61 @@ class CycleEngine:
                                                 f"finish within {timeout:g} s")
 
     # -- kdump -----------------------------------------------------------------------------
+    def arm(self, arming: Arming | None = None) -> ArmedState:
+        """Load the crash kernel with ``arming`` (default :attr:`arming`), then check it."""
+        arming = arming or self.arming
+        if arming is None:
+            raise CycleError("nothing says how to load the crash kernel", phase="armed",
+                             advice="give KdumpDriver an 'arm:' section (kernel, initrd, "
+                                    "append), or let the board's kdump service load it")
+        self.ensure_shell()
+        with self.phase("arm", self.timeouts.armed):
+            self.run(arming.command(self._transport_args()), self.timeouts.armed)
+        self._armed = None
+        return self.check_armed()
+
+    def _transport_args(self) -> str:
+        """What the transport tells the crash kernel (netcat: ``kdump_upload=HOST:PORT``)."""
+        args = getattr(self.transport, "kernel_args", None)
+        return args() if args is not None else ""
+
+    def _arm_if_needed(self) -> None:
+        """With :attr:`arming`, load the crash kernel unless this boot already has it loaded
+        with the same arguments."""
+        if self.arming is None:
+            return
+        args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
+        loaded = self.commands.run(f"cat {ARMED_FILE} 2>/dev/null", self.timeouts.armed)
+        if loaded.output.strip() != args:
+            with self.phase("arm", self.timeouts.armed):
+                self.run(self.arming.command(self._transport_args()), self.timeouts.armed)
+
     def check_armed(self) -> ArmedState:
         """Read the reservation and the crash kernel's load state; fail if not armed."""
         self.ensure_shell()
+        self._arm_if_needed()
         with self.phase("armed", self.timeouts.armed):
             out = self.commands.run(
                 "echo loaded=$(cat /sys/kernel/kexec_crash_loaded) "
                 "size=$(cat /sys/kernel/kexec_crash_size) release=$(uname -r); "
                 "echo cmdline=$(cat /proc/cmdline); "
-                "grep -iE 'crash kernel|system ram' /proc/iomem; " + KALLSYMS_TEXT_CHECK,
+                "grep -iE 'crash kernel|system ram' /proc/iomem; "
+                "echo printk=$(cat /proc/sys/kernel/printk); " + KALLSYMS_TEXT_CHECK,
                 self.timeouts.armed).output
             state = parse_armed(out)
+            if self.saver.status_command:
+                status = self.commands.run(self.saver.status_command, self.timeouts.armed)
+                state.saver_status = " ".join(status.output.split())[:300]
             if not state.loaded:
-                raise CycleError(_not_armed_reason(state), phase="armed",
-                                 advice=ADVICE["armed"])
+                reason = _not_armed_reason(state)
+                if state.saver_status:
+                    reason += f"; {self.saver.name} says: {state.saver_status}"
+                raise CycleError(reason, phase="armed",
+                                 advice=self.saver.arm_advice or ADVICE["armed"])
+            if (self.saver.status_ready and state.saver_status
+                    and not re.search(self.saver.status_ready, state.saver_status)):
+                self.warnings.append(f"the crash kernel is loaded but {self.saver.name} is not "
+                                     f"ready: {state.saver_status}")
             if state.kallsyms_text == "0":
                 raise CycleError(
                     "the crash kernel is loaded, but /proc/kallsyms has no _text (an arm64 "
@@ -457,6 +525,7 @@ class CycleEngine:
                 self.put_file(local, remote)
             for cmd in trig.setup_commands():
                 self.run(cmd, self.timeouts.armed)
+            self._before_crash(armed)
             if trig.host_action == "nmi":
                 if not isinstance(self.board, NmiBoard):
                     raise CycleError(f"trigger {trig.name} needs an NMI from the host and this "
@@ -482,6 +551,20 @@ class CycleEngine:
             headline = self.spawn.match.group(0).strip() if idx == 0 else None
         return self.follow_crash(dest, trig.name, armed, headline,
                                  crash_kernel_seen=idx == 1)
+
+    def _before_crash(self, armed: ArmedState) -> None:
+        """Last steps before a trigger: let every line of the crash reach the console (a
+        log-in may have lowered the console log level: labgrid's ShellDriver runs
+        ``dmesg -n 1``), and let the transport note the board's state (the dumps already
+        there)."""
+        level = armed.console_loglevel
+        if level is not None and level < CONSOLE_LOGLEVEL:
+            self.run(f"echo {CONSOLE_LOGLEVEL} > /proc/sys/kernel/printk", self.timeouts.armed)
+            self.warnings.append(f"console log level was {level} (oops lines hidden): set to "
+                                 f"{CONSOLE_LOGLEVEL} for the crash")
+        before = getattr(self.transport, "before_crash", None)
+        if before is not None:
+            before(self.run)
 
     def follow_crash(self, dest: Path, trigger: str, armed: ArmedState | None,
                      headline: str | None, crash_kernel_seen: bool = False) -> DumpResult:
@@ -520,8 +603,13 @@ class CycleEngine:
             if not self.saver.is_success(idx3):
                 why = self.spawn.match.groupdict().get("why") or self.spawn.match.group(0)
                 raise CycleError(f"the crash kernel failed to save the dump: {why.strip()}",
-                                 phase="dump_saved")
+                                 phase="dump_saved", advice=self.saver.failure_advice or None)
+            saved_in = self.spawn.match.groupdict().get("path")
+            if saved_in and hasattr(self.transport, "saved_in"):
+                self.transport.saved_in = saved_in.rstrip(".")
             self._state = BoardState.REBOOTED
+        if getattr(self.transport, "needs_board", False):
+            self.recover()  # the dump is on the board: fetched once it is back
         with self.phase("fetch", self.timeouts.fetch):
             fetched = self.transport.fetch(dest, timeout=self.timeouts.fetch)
             info = check_vmcore(fetched.vmcore, fetched.expected_size)

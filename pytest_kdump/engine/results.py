@@ -77,6 +77,11 @@ class ArmedState:
     kallsyms_text: str = ""
     """arm64 only: ``1`` if /proc/kallsyms lists ``_text`` (kexec-tools needs it for the dump
     header), ``supplied`` if pytest-kdump's guest init adds it for kexec, ``0`` if neither."""
+    console_loglevel: int | None = None
+    """The console log level found (``/proc/sys/kernel/printk``'s first field); below 7 the
+    first lines of an oops do not reach the console (labgrid's ShellDriver sets 1)."""
+    saver_status: str = ""
+    """What the saver's own status command said (``kdump-config status``), if it has one."""
 
     @property
     def reserved_mib(self) -> float:
@@ -141,6 +146,7 @@ def parse_armed(out: str) -> ArmedState:
     ram = sum(int(b, 16) - int(a, 16) + 1
               for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM", out, re.M | re.I))
     cmd = re.search(r"^cmdline=(.*)$", out, re.M)
+    printk = re.search(r"^printk=(\d+)", out, re.M)
     return ArmedState(
         loaded=val("loaded") == "1",
         reserved_bytes=int(val("size") or 0),
@@ -150,4 +156,5 @@ def parse_armed(out: str) -> ArmedState:
         kernel_release=val("release"),
         arch=val("arch"),
         kallsyms_text=val("text"),
+        console_loglevel=int(printk.group(1)) if printk else None,
     )

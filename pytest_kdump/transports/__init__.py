@@ -1,8 +1,13 @@
 """Vmcore transports: how the dump gets from the crash kernel's target to the host.
 
-One module per transport, chosen by name (:func:`by_name`): ``disk-image``
-(:mod:`.disk_image`, QEMU's ext4 dump disk read with debugfs). Boards will add SSH or serial
-transports with the same two methods.
+One module per transport, chosen by name (:func:`by_name`):
+
+- ``disk-image`` (:mod:`.disk_image`): QEMU's ext4 dump disk, read on the host with debugfs;
+- ``ssh`` (:mod:`.ssh`): the dump on the board's disk (kdump-tools' ``/var/crash``), fetched
+  over SSH after the board is back;
+- ``netcat`` (:mod:`.netcat`): the crash kernel streams the dump to a listener on this host.
+
+Flattened dumps (``makedumpfile -F``) are rebuilt by :mod:`.flattened`.
 """
 
 from __future__ import annotations
@@ -42,12 +47,16 @@ class VmcoreTransport(Protocol):
     this fetch (nor a stale one of an earlier fetch) is left under a final name.
     """
 
+    needs_board: bool
+    """Whether the board must be back at a shell for the fetch (``ssh``); otherwise the dump
+    is fetched as soon as the saver reports it saved."""
+
     def prepare(self) -> None: ...
 
     def fetch(self, dest: Path, timeout: float | None = None) -> FetchedDump: ...
 
 
-NAMES = ("disk-image",)
+NAMES = ("disk-image", "ssh", "netcat")
 
 
 def by_name(name: str) -> type[Any]:

@@ -47,6 +47,8 @@ def _stderr(text: str) -> str:
 class DiskImageTransport:
     """An ext4 disk image the crash kernel writes ``/vmcore``, ``/dmesg.txt``, ``/status`` to."""
 
+    needs_board = False  # read on the host while the board is down
+
     def __init__(self, image: Path, size_mb: int = 1024) -> None:
         self.image = Path(image)
         self.size_mb = size_mb

@@ -27,6 +27,7 @@ import pytest
 from pytest_kdump.drivers.environment import check_env_file
 from pytest_kdump.engine.results import Timeouts, parse_size
 from pytest_kdump.errors import ConfigError
+from pytest_kdump.transports.ssh import SshTransport
 from tests.helpers import LABGRID_LOGGER_WARNING, ROOT
 
 ENV_FILE = ROOT / "labgrid-envs" / "beagleplay.yaml"
@@ -221,6 +222,9 @@ class FakeBeaglePlay:
             return "running\r\n", 0
         if cmd == "cat /proc/cmdline":
             return f"{self.cmdline}\r\n", 0
+        if cmd == "kdump-config status 2>&1":
+            ready = "ready" if "crashkernel=256M" in self.cmdline else "Not ready"
+            return f"current state   : {ready} to kdump\r\n", 0
         if cmd.startswith("echo loaded=$(cat /sys/kernel/kexec_crash_loaded)"):
             armed = "crashkernel=256M" in self.cmdline  # and kdump-tools loaded the kernel
             region = "  dd000000-ecffffff : Crash kernel\r\n" if armed else ""
@@ -352,10 +356,12 @@ def test_kdump_driver_keys(bp_target: Any, tmp_path: Path) -> None:
     section = bp_target.env.config.data["targets"]["main"]["drivers"]["KdumpDriver"]
     # each key in the file is checked below: a new key needs its check here
     assert set(section) == {"crashkernel", "saver", "prompt", "commands", "file_transfer",
-                            "vmlinux", "timeouts"}
+                            "vmlinux", "timeouts", "transport", "dump_dir", "remove_dumps",
+                            "ssh"}
     assert (kdump.crashkernel, parse_size(kdump.crashkernel)) == ("256M", 256 << 20)
     assert (kdump.saver, kdump.chosen_saver().name) == ("kdump-tools", "Debian kdump-tools")
-    assert kdump.transport == "disk-image"  # the default: `transport: ssh` is commented out
+    assert (kdump.transport, kdump.dump_dir, kdump.remove_dumps, kdump.ssh) == (
+        "ssh", "/var/crash", True, "SSHDriver")
     assert kdump.prompt == bp_target.get_driver("ShellDriver", activate=False).prompt
     assert (kdump.commands, kdump.file_transfer) == ("ShellDriver", "SSHDriver")
     assert kdump.vmlinux_path() == tmp_path / "linux" / "vmlinux"
@@ -379,16 +385,10 @@ def test_kdump_driver_boots_logs_in_and_checks_armed(bp_target: Any, board: Fake
     drivers = _drivers(bp_target)
     for name in ("SerialDriver", "KdumpConsoleDriver", "NetworkPowerDriver", "KdumpDriver"):
         assert drivers[name].state is BindingState.active, name
-    with pytest.raises(ConfigError, match="no vmcore transport configured"):
-        kdump.engine(tmp_path / "logs")  # a board transport comes with the "real boards" issue
-
-    class NoTransport:  # the dump's way home is not what this test is about
-        def prepare(self) -> None: ...
-
-        def fetch(self, dest: Path, timeout: float | None = None) -> None:
-            raise AssertionError("no crash here")
-
-    engine = kdump.engine(tmp_path / "logs", transport=NoTransport())
+    engine = kdump.engine(tmp_path / "logs")
+    # kdump-tools' dumps stay in the board's /var/crash, fetched with the env's SSHDriver
+    assert isinstance(engine.transport, SshTransport), engine.transport
+    assert (engine.transport.ssh, engine.transport.folder) == (drivers["SSHDriver"], "/var/crash")
     assert isinstance(engine.commands, LabgridCommands)
     assert engine.commands.driver is drivers["ShellDriver"]
     assert isinstance(engine.copier, LabgridFileTransfer)
@@ -398,6 +398,7 @@ def test_kdump_driver_boots_logs_in_and_checks_armed(bp_target: Any, board: Fake
     armed = engine.check_armed()
     assert (armed.loaded, armed.reserved_mib, armed.kernel_release) == (True, 256, RELEASE)
     assert "console=ttyS2,115200n8" in armed.cmdline and not engine.warnings
+    assert armed.saver_status == "current state : ready to kdump", armed
     assert outlet.calls == [("pdu.invalid", 80, "3", True)]
     assert (board.interrupted, board.boots, board.logins) == (0, [EXTLINUX_ARGS], 1)
     assert drivers["ShellDriver"].state is BindingState.active
@@ -467,15 +468,6 @@ def test_a_wrong_driver_name_fails_at_activation(board: FakeBeaglePlay, tmp_path
             target.get_driver("KdumpDriver")
     finally:
         target.cleanup()
-
-
-def test_the_ssh_transport_waits_for_the_real_boards_issue(board: FakeBeaglePlay,
-                                                           tmp_path: Path) -> None:
-    """The env's one commented key: KdumpDriver has no ``ssh`` transport yet. When this test
-    fails, the "real boards" issue has added it: uncomment ``transport: ssh`` in the env and
-    check its value in test_kdump_driver_keys instead."""
-    with pytest.raises(ConfigError, match="unknown vmcore transport 'ssh'"):
-        load(_mutated(tmp_path, "# transport: ssh", "transport: ssh"))
 
 
 def test_a_wrong_labgrid_key_is_caught(board: FakeBeaglePlay, tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ def test_savers(name: str, line: str, success: bool,
 def test_saver_names() -> None:
     assert savers.by_name("pytest-kdump") is savers.by_name("guest-init")  # the old name
     assert [savers.by_name(n).name for n in savers.NAMES] == [
-        "pytest-kdump guest init", "Debian kdump-tools", "Fedora/RHEL kdump-utils"]
+        "pytest-kdump guest init", "Debian kdump-tools", "Fedora/RHEL kdump-utils",
+        "kdump-upload script"]
     with pytest.raises(ConfigError, match="unknown saver 'systemd'") as exc:
         savers.by_name("systemd")
-    assert "guest-init, kdump-tools, kdump-utils" in exc.value.advice
+    assert "guest-init, kdump-tools, kdump-utils, script" in exc.value.advice
