@@ -21,7 +21,7 @@ from pytest_kdump.analysis.crash.tool import (
     installed_crash,
 )
 from pytest_kdump.arch import ALIASES, ARCHES
-from pytest_kdump.build import image
+from pytest_kdump.build import image, rootfs
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
 from pytest_kdump.progress import show_progress
@@ -32,6 +32,7 @@ from pytest_kdump.report.summary import Summary, summarize, update_baseline
 
 EPILOG = """examples:
   pytest-kdump image build              # the x86_64 QEMU guest (cached; --force rebuilds)
+  pytest-kdump image build --arch debian-x86_64  # a Debian guest with kdump-tools (~1 min)
   pytest-kdump image info               # what is cached, and where
   pytest-kdump setup-crash              # a crash that reads current Debian kernels' dumps
   pytest-kdump setup-crash --arch aarch64  # one for arm64 dumps (built from source, 6-10 min)
@@ -47,6 +48,14 @@ def _arch_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
+def _image_name(name: str) -> str:
+    """A guest image's name: an architecture, or ``debian-`` and one (``debian-arm64`` ->
+    ``debian-aarch64``)."""
+    if name.startswith(rootfs.PREFIX):
+        return rootfs.PREFIX + _arch_name(name.removeprefix(rootfs.PREFIX))
+    return _arch_name(name)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pytest-kdump", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -57,8 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     img_sub = img.add_subparsers(dest="image_command", required=True)
     build = img_sub.add_parser("build", help="build the guest image (kernel, initramfs with "
                                              "kexec/makedumpfile, debug vmlinux)")
-    build.add_argument("--arch", default="x86_64", choices=sorted(ARCHES), type=_arch_name,
-                       help="x86_64 (default) or aarch64 (Debian's names amd64, arm64 work too)")
+    build.add_argument("--arch", default="x86_64", type=_image_name,
+                       choices=[*sorted(ARCHES), *(rootfs.PREFIX + a for a in sorted(ARCHES))],
+                       help="x86_64 (default) or aarch64 (Debian's names amd64, arm64 work "
+                            "too): the busybox guest; debian-x86_64: the Debian guest with "
+                            "systemd and kdump-tools, a real board's stand-in (mmdebstrap)")
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.add_argument("--kernel-package", metavar="NAME",
                        help="Debian kernel package (default: linux-image-cloud-amd64's kernel)")
@@ -151,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     show_progress()
     try:
         if args.command == "image" and args.image_command == "build":
+            if rootfs.is_debian(args.arch):
+                if args.kernel_package:
+                    raise ConfigError("--kernel-package is for the busybox guest",
+                                      advice="the Debian guest takes Debian's current kernel")
+                deb = rootfs.build_debian(args.arch, force=args.force)
+                print(f"{deb}\n  disk    {deb.disk}\n  kernel  {deb.kernel}\n"
+                      f"  vmlinux {deb.vmlinux}\n  ssh key {deb.ssh_key}")
+                return 0
             img = image.build_image(args.arch, force=args.force,
                                     kernel_package=args.kernel_package)
             print(f"{img}\n  kernel  {img.kernel}\n  initrd  {img.initrd}\n"
@@ -240,10 +260,13 @@ def _image_info(as_json: bool) -> int:
     for manifest in sorted(root.glob("*/manifest.json")):
         if manifest.parent.is_symlink():
             continue
-        img = image.GuestImage.load(manifest.parent)
-        current = image.current_image(img.arch)
-        size = sum(p.stat().st_size for p in img.dir.iterdir() if p.is_file())
-        images.append({"arch": img.arch, "kernel": img.kernel_release, "dir": str(img.dir),
+        debian = manifest.parent.name.startswith(rootfs.PREFIX)
+        img = (rootfs.DebianImage if debian else image.GuestImage).load(manifest.parent)
+        name = f"{rootfs.PREFIX}{img.arch}" if debian else img.arch
+        current = image.current_image(name)
+        # blocks used: the Debian guest's disk is sparse
+        size = sum(p.stat().st_blocks * 512 for p in img.dir.iterdir() if p.is_file())
+        images.append({"arch": name, "kernel": img.kernel_release, "dir": str(img.dir),
                        "current": bool(current and current.dir == img.dir),
                        "complete": img.complete(), "size_mb": round(size / 1e6),
                        "built_at": img.built_at, "packages": img.packages})
@@ -260,7 +283,7 @@ def _image_info(as_json: bool) -> int:
         print("no image built yet: run 'pytest-kdump image build'")
     for i in images:
         flag = "current" if i["current"] else "old"
-        print(f"  {i['arch']:8} {i['kernel']:26} {i['size_mb']:5} MB  {flag:7} {i['dir']}")
+        print(f"  {i['arch']:14} {i['kernel']:26} {i['size_mb']:5} MB  {flag:7} {i['dir']}")
     for arch, tool in crashes.items():
         what = (f"{tool.version} {tool.source}" if tool
                 else f"not installed (setup-crash --arch {arch})")

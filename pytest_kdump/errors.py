@@ -27,6 +27,7 @@ class KdumpError(Exception):
         self.advice = advice
         self.console_tail = console_tail
         self.log_path = Path(log_path) if log_path else None
+        self.board_state: object = None  # the engine's BoardState after this error, if known
 
     def __str__(self) -> str:
         head = f"[phase {self.phase}] {self.message}" if self.phase else self.message

@@ -87,7 +87,7 @@ class Arming:
         initrd = f" --initrd={shlex.quote(self.initrd)}" if self.initrd else ""
         return (f"kexec -p -u 2>/dev/null; kexec -p {shlex.quote(self.kernel)}{initrd} "
                 f"--append=\"$(sed -e 's/\\(^\\| \\)crashkernel=[^ ]*//g' /proc/cmdline) \""
-                f"{shlex.quote(args)} && echo {shlex.quote(args)} > {ARMED_FILE}")
+                f"{shlex.quote(args)} && printf '%s\\n' {shlex.quote(args)} > {ARMED_FILE}")
 
 
 ARMED_FILE = "/run/pytest-kdump-armed"
@@ -274,7 +274,8 @@ class CycleEngine:
                                                f"{self.board.describe_death()}") from None
         except KdumpError as exc:
             self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2), False))
-            self._state = BoardState.OFF if isinstance(exc, BoardDied) else BoardState.UNKNOWN
+            self._state = (BoardState.OFF if isinstance(exc, BoardDied)
+                           else exc.board_state or BoardState.UNKNOWN)
             self._annotate(exc, name)
             raise
         self.phases.append(PhaseTiming(name, round(time.monotonic() - start, 2)))
@@ -602,8 +603,10 @@ class CycleEngine:
                                  phase="dump_saved")
             if not self.saver.is_success(idx3):
                 why = self.spawn.match.groupdict().get("why") or self.spawn.match.group(0)
-                raise CycleError(f"the crash kernel failed to save the dump: {why.strip()}",
-                                 phase="dump_saved", advice=self.saver.failure_advice or None)
+                failed = CycleError(f"the crash kernel failed to save the dump: {why.strip()}",
+                                    phase="dump_saved", advice=self.saver.failure_advice or None)
+                failed.board_state = BoardState.REBOOTED  # the saver reboots or powers off
+                raise failed
             saved_in = self.spawn.match.groupdict().get("path")
             if saved_in and hasattr(self.transport, "saved_in"):
                 self.transport.saved_in = saved_in.rstrip(".")
@@ -615,7 +618,8 @@ class CycleEngine:
             info = check_vmcore(fetched.vmcore, fetched.expected_size)
         return DumpResult(trigger=trigger, armed=armed, headline=headline,
                           crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,
-                          vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases))
+                          vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases),
+                          source=fetched.status.get("board_path"))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

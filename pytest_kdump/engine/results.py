@@ -121,6 +121,8 @@ class DumpResult:
     dmesg: Path | None
     phases: list[PhaseTiming] = field(default_factory=list)
     records: list[CrashRecord] = field(default_factory=list)
+    source: str | None = None
+    """Where the dump was fetched from, when the transport says (``ssh``: the board's file)."""
 
     @property
     def record(self) -> CrashRecord | None:

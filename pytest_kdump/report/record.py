@@ -11,7 +11,8 @@ Schema 1 (every key is present unless marked optional):
 - ``phases``: ``[{name, seconds, ok}]`` in order (``analysis`` last when a dump was analysed);
 - ``armed``: the reservation and load state seen (null if never checked);
 - optional, after a dump: ``trigger``, ``headline``, ``crash_kernel_release``, ``vmcore``,
-  ``vmcore_size``, ``vmcore_format``, ``dmesg``;
+  ``vmcore_size``, ``vmcore_format``, ``dmesg``, ``vmcore_source`` (where the transport
+  fetched it from, e.g. the board's ``/var/crash/<stamp>/dump.<stamp>``; null if unknown);
 - optional, after an analysis: ``analysis`` (the backend's summary), ``panic_message``,
   ``crash_process`` (``{start_seconds, commands_run}``; also as ``crash_session``, its name
   before 0.2, until 0.3), ``crashes`` (one entry per dump when a
@@ -69,6 +70,7 @@ def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
             vmcore=str(dump.vmcore.path), vmcore_size=dump.vmcore.size,
             vmcore_format=dump.vmcore.format,
             dmesg=str(dump.dmesg) if dump.dmesg else None,
+            vmcore_source=dump.source,
         )
     if crashes:
         analysis = crashes[-1].analysis

@@ -30,7 +30,9 @@ from pytest_kdump.transports import DEFAULT_FETCH_TIMEOUT, FetchedDump, flattene
 # makedumpfile failed, vmcore.<stamp> (a copy of /proc/vmcore); kdump-utils' vmcore(.flat)
 _DUMP_GLOBS = ("*/dump.*", "*/vmcore", "*/vmcore.*")
 _DMESG_GLOBS = ("dmesg.*", "vmcore-dmesg.txt")
-_STAT = re.compile(r"^(?P<mtime>\d+) (?P<size>\d+) (?P<path>/\S+)$", re.M)
+_STAT = re.compile(r"^(?P<mtime>\d+) (?P<size>\d+) (?P<path>/.*\S)$", re.M)
+# what scp copies as it is (in SFTP mode, the default since OpenSSH 9, no shell quoting helps)
+_PLAIN_PATH = re.compile(r"[\w./:+@%,=-]+")
 
 Run = Callable[[str, float], str]
 """Runs a board command, returns its output (the engine's ``run``)."""
@@ -102,7 +104,8 @@ class SshTransport:
         after = parse_dumps(self._run(list_dumps_command(self.folder), deadline))
         remote = newest_new_dump(self._before, after, self.folder, self.saved_in)
         folder = posixpath.dirname(remote)
-        got = self._copy(remote, dest / posixpath.basename(remote), deadline)
+        # under a name of its own: the rebuilt dump is called vmcore
+        got = self._copy(remote, dest / f"board-{posixpath.basename(remote)}", deadline)
         dmesg = None
         names = self._run(f"cd {shlex.quote(folder)} && ls -1", deadline).split()
         for name in names:
@@ -114,8 +117,8 @@ class SshTransport:
             try:
                 size = flattened.unflatten(got, dest / "vmcore",
                                            timeout=max(1.0, deadline - time.monotonic()))
-            except VmcoreError:
-                got.rename(got.with_name(got.name + ".incomplete"))
+            except VmcoreError:  # kept under a name that says so
+                got.rename(dest / f"{posixpath.basename(remote)}.incomplete")
                 raise
             got.unlink()
         else:
@@ -169,10 +172,14 @@ class SshTransport:
 
     def _copy(self, remote: str, local: Path, deadline: float) -> Path:
         """``scp`` through the driver's connection into a ``.partial`` file, then renamed."""
+        if not _PLAIN_PATH.fullmatch(remote):
+            raise VmcoreError(f"cannot copy {remote!r} with scp: spaces or quotes in the path",
+                              phase="fetch", advice="give the saver a dump folder whose path "
+                                                    "has letters, digits and ./_-:+@%,= only")
         partial = local.with_name(f".{local.name}.partial")
         ns = self.ssh.networkservice
         argv = ["scp", "-q", "-S", "ssh", *self.ssh.ssh_prefix, "-P", str(ns.port),
-                f"{ns.username}@{ns.address}:{shlex.quote(remote)}", str(partial)]
+                f"{ns.username}@{ns.address}:{remote}", str(partial)]
         try:
             with reaper.own_group(argv, name="scp", stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
