@@ -197,7 +197,9 @@ def build_debian(name: str = "debian-x86_64", *, force: bool = False,
         with tempfile.TemporaryDirectory(prefix="pytest-kdump-rootfs-",
                                          dir=images) as tmp:
             root = Path(tmp) / "root"
-            _mmdebstrap(spec.deb_arch, kernel_pkg, root, stage, Path(tmp) / "mmdebstrap.log")
+            # the log outlives the build folder: a failure names it
+            _mmdebstrap(spec.deb_arch, kernel_pkg, root, stage,
+                        images / f"{PREFIX}{spec.name}-build.log")
             boot = root / "boot"
             shutil.copy2(boot / f"vmlinuz-{release}", stage / "vmlinuz")
             shutil.copy2(boot / f"initrd.img-{release}", stage / "initrd.img")
@@ -268,7 +270,9 @@ def _run(argv: list[str], timeout: float, what: str, log: Path | None = None) ->
     if rc != 0:
         raise ToolError(f"{what} failed (exit {rc}): {_last_line(log)}; log: {log}",
                         phase="image", advice=f"read {log}; a download error means the "
-                                              "Debian mirror is unreachable")
+                                              "Debian mirror is unreachable; 'install "
+                                              "arch-test' or binfmt: the set-up script "
+                                              "installs what another architecture needs")
 
 
 def _last_line(log: Path) -> str:

@@ -62,6 +62,19 @@ KALLSYMS_TEXT_CHECK = (
     "elif grep -qs ' _text$' /proc/kallsyms; then echo 1; else echo 0; fi)")
 CONSOLE_LOGLEVEL = 7
 """The console log level set for a crash when a lower one was found (7: all but debug)."""
+# the running kernel's kdump options, when its config can be read
+CONFIG_CHECK = (
+    "echo config=$( (zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) "
+    "2>/dev/null) | grep -E '^CONFIG_(CRASH_DUMP|PROC_VMCORE|KEXEC|KEXEC_FILE|MAGIC_SYSRQ|"
+    "KALLSYMS_ALL)=' | tr '\\n' ' '); grep MemAvailable /proc/meminfo; ")
+# (what is missing, the fix) for each kdump need a kernel config shows
+CONFIG_NEEDS = (
+    (("CONFIG_CRASH_DUMP",), "CONFIG_CRASH_DUMP=y (the crash kernel side of kdump)"),
+    (("CONFIG_PROC_VMCORE",), "CONFIG_PROC_VMCORE=y (/proc/vmcore, what makedumpfile reads)"),
+    (("CONFIG_KEXEC", "CONFIG_KEXEC_FILE"), "CONFIG_KEXEC=y or CONFIG_KEXEC_FILE=y "
+                                            "('kexec -p' loads the crash kernel)"),
+    (("CONFIG_MAGIC_SYSRQ",), "CONFIG_MAGIC_SYSRQ=y (the sysrq trigger)"),
+)
 NMI_PANIC_SYSCTL = "/proc/sys/kernel/unknown_nmi_panic"
 """What lets an NMI from the host panic the kernel (x86 only)."""
 # After a crash headline during a command: the kernel is really going down (a command that
@@ -443,9 +456,11 @@ class CycleEngine:
                 "size=$(cat /sys/kernel/kexec_crash_size) release=$(uname -r); "
                 "echo cmdline=$(cat /proc/cmdline); "
                 "grep -iE 'crash kernel|system ram' /proc/iomem; "
-                "echo printk=$(cat /proc/sys/kernel/printk); " + KALLSYMS_TEXT_CHECK,
+                "echo printk=$(cat /proc/sys/kernel/printk); " + CONFIG_CHECK
+                + self._dump_dir_check() + KALLSYMS_TEXT_CHECK,
                 self.timeouts.armed).output
             state = parse_armed(out)
+            self._check_config(state)
             if self.saver.status_command:
                 status = self.commands.run(self.saver.status_command, self.timeouts.armed)
                 state.saver_status = " ".join(status.output.split())[:300]
@@ -473,6 +488,38 @@ class CycleEngine:
                         f"crashkernel reservation is {state.reserved_mib:.0f} MiB, "
                         f"expected {self.expected_crashkernel}")
         return state
+
+    def _dump_dir_check(self) -> str:
+        """The free space at the transport's dump folder on the board (``ssh``), if any."""
+        folder = getattr(self.transport, "folder", None)
+        if not isinstance(folder, str):
+            return ""
+        return (f"echo dumpfree=$(df -Pk {shlex.quote(folder)} 2>/dev/null | "
+                f"awk 'NR==2 {{print $4}}'); ")
+
+    def _check_config(self, state: ArmedState) -> None:
+        """Fail on a kernel config without what kdump needs; warn on a dump folder with less
+        free space than the memory a dump may hold."""
+        config = state.kernel_config
+        if config:
+            missing = [fix for names, fix in CONFIG_NEEDS
+                       if not any(config.get(n) == "y" for n in names)]
+            if state.arch == "aarch64" and config.get("CONFIG_KALLSYMS_ALL") != "y" \
+                    and state.kallsyms_text not in ("1", "supplied"):
+                missing.append("CONFIG_KALLSYMS_ALL=y (arm64: kexec-tools needs _text)")
+            if missing:
+                raise CycleError(f"the running kernel ({state.kernel_release}) lacks what "
+                                 f"kdump needs: {'; '.join(missing)}", phase="armed",
+                                 advice="rebuild the kernel with these options (README, "
+                                        "'The kernel') and boot it")
+        free, need = state.dump_dir_free_bytes, state.mem_available_bytes
+        if free is not None and state.ram_bytes and need is not None:
+            used = max(0, state.ram_bytes - need)  # what -d 31 keeps at most, uncompressed
+            if free < used:
+                self.warnings.append(
+                    f"{self.transport.folder} has {free >> 20} MiB free and the board uses "  # type: ignore[attr-defined]
+                    f"{used >> 20} MiB of RAM: a dump may not fit (compressed, it usually "
+                    f"takes a fraction of that)")
 
     def take_dump(self, trigger: str | Trigger, dest: Path) -> DumpResult:
         """Crash the kernel with ``trigger`` and fetch the dump into ``dest``."""

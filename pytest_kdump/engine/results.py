@@ -82,6 +82,19 @@ class ArmedState:
     first lines of an oops do not reach the console (labgrid's ShellDriver sets 1)."""
     saver_status: str = ""
     """What the saver's own status command said (``kdump-config status``), if it has one."""
+    kernel_config: dict[str, str] = field(default_factory=dict)
+    """The kdump options of the running kernel's config (``/proc/config.gz`` or
+    ``/boot/config-<release>``): ``{"CONFIG_CRASH_DUMP": "y", ...}``; empty if neither
+    exists."""
+    mem_available_bytes: int | None = None
+    """MemAvailable: what a dump of the used memory can at most need (before compression)."""
+    dump_dir_free_bytes: int | None = None
+    """Free space at the transport's dump folder on the board (``ssh``), if it has one."""
+
+    @property
+    def reserved_percent(self) -> float:
+        """The reservation's cost in % of the RAM."""
+        return 100.0 * self.reserved_bytes / self.ram_bytes if self.ram_bytes else 0.0
 
     @property
     def reserved_mib(self) -> float:
@@ -149,6 +162,9 @@ def parse_armed(out: str) -> ArmedState:
               for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM", out, re.M | re.I))
     cmd = re.search(r"^cmdline=(.*)$", out, re.M)
     printk = re.search(r"^printk=(\d+)", out, re.M)
+    config = dict(re.findall(r"\b(CONFIG_[A-Z0-9_]+)=(\S+)", _line(out, "config")))
+    mem = re.search(r"MemAvailable:\s+(\d+) kB", out)
+    free = re.fullmatch(r"\d+", _line(out, "dumpfree"))
     return ArmedState(
         loaded=val("loaded") == "1",
         reserved_bytes=int(val("size") or 0),
@@ -159,4 +175,12 @@ def parse_armed(out: str) -> ArmedState:
         arch=val("arch"),
         kallsyms_text=val("text"),
         console_loglevel=int(printk.group(1)) if printk else None,
+        kernel_config=config,
+        mem_available_bytes=int(mem.group(1)) << 10 if mem else None,
+        dump_dir_free_bytes=int(free.group(0)) << 10 if free else None,
     )
+
+
+def _line(out: str, key: str) -> str:
+    m = re.search(rf"^{key}=(.*)$", out, re.M)
+    return m.group(1).strip() if m else ""

@@ -82,6 +82,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     arch = attr.ib(default="x86_64", validator=attr.validators.instance_of(str))
     # the armed check's kallsyms answer on arm64: 1 (has _text), supplied, 0
     kallsyms_text = attr.ib(default="", validator=attr.validators.instance_of(str))
+    config = attr.ib(default="", validator=attr.validators.instance_of(str))  # the grep's line
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -210,7 +211,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         """A command's output and exit code; None when it crashed the kernel."""
         if cmd.startswith("echo loaded=$(cat /sys/kernel/kexec_crash_loaded)"):
             return (ARMED.format(loaded=int(self.kdump_loaded), release=self.release)
-                    + f"\narch={self.arch} text={self.kallsyms_text}"), 0
+                    + f"\nconfig={self.config}\narch={self.arch} text={self.kallsyms_text}"), 0
         if cmd == CRASH:
             self._crash()
             return None

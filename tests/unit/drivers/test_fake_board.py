@@ -259,3 +259,24 @@ def test_arm64_kernel_with_text_is_armed(make_target, tmp_path: Path, text: str)
     target = make_target(console=f"        arch: aarch64\n        kallsyms_text: '{text}'\n")
     armed = _engine(target, tmp_path).check_armed()
     assert (armed.loaded, armed.arch, armed.kallsyms_text) == (True, "aarch64", text)
+
+
+def test_a_kernel_config_without_crash_dump_fails_before_the_crash(make_target,
+                                                                    tmp_path: Path) -> None:
+    """The running kernel's config is read when it can be: what kdump needs and lacks is
+    named, with its fix, before any crash."""
+    target = make_target(console="        config: 'CONFIG_KEXEC=y CONFIG_MAGIC_SYSRQ=y "
+                                  "# CONFIG_CRASH_DUMP is not set'\n")
+    with pytest.raises(CycleError) as info:
+        _engine(target, tmp_path).check_armed()
+    assert info.value.phase == "armed"
+    assert "CONFIG_CRASH_DUMP=y" in info.value.message
+    assert "CONFIG_PROC_VMCORE=y" in info.value.message
+    assert "CONFIG_KEXEC" not in info.value.message.split("lacks")[1]  # it has that one
+
+
+def test_a_kernel_config_with_kexec_file_only_is_armed(make_target, tmp_path: Path) -> None:
+    target = make_target(console="        config: 'CONFIG_KEXEC_FILE=y CONFIG_CRASH_DUMP=y "
+                                  "CONFIG_PROC_VMCORE=y CONFIG_MAGIC_SYSRQ=y'\n")
+    armed = _engine(target, tmp_path).check_armed()
+    assert armed.kernel_config["CONFIG_KEXEC_FILE"] == "y" and armed.loaded

@@ -76,3 +76,35 @@ def test_parse_armed_arm64_kallsyms_text() -> None:
     assert parse_armed(ARM64_OUT.replace("text=supplied", "text=0")).kallsyms_text == "0"
     x86 = parse_armed("loaded=1 size=1 release=6.1\ncmdline=\narch=x86_64 text=\n")
     assert (x86.arch, x86.kallsyms_text) == ("x86_64", "")
+
+
+# The Debian guest's kdump options, as the armed check prints them: the grep of its
+# /boot/config-6.12.117+deb13-cloud-amd64 (read from the built disk with debugfs)
+DEBIAN_CONFIG = ("CONFIG_KALLSYMS_ALL=y CONFIG_KEXEC=y CONFIG_KEXEC_FILE=y CONFIG_CRASH_DUMP=y "
+                 "CONFIG_PROC_VMCORE=y CONFIG_MAGIC_SYSRQ=y ")
+DEBIAN_OUT = f"""loaded=1 size=268435456 release=6.12.117+deb13-cloud-amd64
+cmdline=console=ttyS0 root=/dev/vda rw crashkernel=256M
+00001000-0009fbff : System RAM
+00100000-3ffdcfff : System RAM
+  2f000000-3effffff : Crash kernel
+printk=1 4 1 7
+config={DEBIAN_CONFIG}
+MemAvailable:     521784 kB
+dumpfree=3404812
+arch=x86_64 text=
+"""
+
+
+def test_parse_armed_config_memory_and_dump_folder() -> None:
+    state = parse_armed(DEBIAN_OUT)
+    assert state.kernel_config == {
+        "CONFIG_KALLSYMS_ALL": "y", "CONFIG_KEXEC": "y", "CONFIG_KEXEC_FILE": "y",
+        "CONFIG_CRASH_DUMP": "y", "CONFIG_PROC_VMCORE": "y", "CONFIG_MAGIC_SYSRQ": "y"}
+    assert state.console_loglevel == 1
+    assert state.mem_available_bytes == 521784 << 10
+    assert state.dump_dir_free_bytes == 3404812 << 10
+    assert round(state.reserved_percent, 1) == 25.0
+    # no config readable (the busybox guest), no dump folder: nothing known, nothing guessed
+    bare = parse_armed(DEBIAN_OUT.replace(f"config={DEBIAN_CONFIG}", "config=")
+                       .replace("dumpfree=3404812", "dumpfree="))
+    assert bare.kernel_config == {} and bare.dump_dir_free_bytes is None

@@ -35,9 +35,27 @@ def test_guest_init_saver_on_real_console(console: str) -> None:
      ("path", "/var/crash/202611270715")),
     ("kdump-tools", "kdump-tools: failed to save vmcore in /var/crash\n", False,
      ("why", "failed to save vmcore in /var/crash")),
+    # the Debian guest's console (kdump-tools 1.10.7, systemd's prefix; tests/qemu/test_debian.py)
+    ("kdump-tools", "[   34.537856] kdump-tools[330]: kdump-tools: saved vmcore in "
+                    "/var/crash/202612061641.\r\n", True, ("path", "/var/crash/202612061641.")),
+    ("kdump-tools", "[   12.1] kdump-tools[333]: kdump-tools: failed to save vmcore in "
+                    "/var/crash/202612061700.\r\n", False,
+     ("why", "failed to save vmcore in /var/crash/202612061700.")),
+    # kdump-utils' kdump.sh: "kdump: %s" on stderr (dinfo/derror)...
     ("kdump-utils", "kdump: saving vmcore complete\n", True, None),
     ("kdump-utils", "kdump: saving vmcore failed, _exitcode:1\n", False,
      ("why", "saving vmcore failed, _exitcode:1")),
+    # ... and "kdump[PID]: msg" through /dev/kmsg: a Fedora CoreOS console
+    # (coreos/fedora-coreos-tracker#1698)
+    ("kdump-utils", "[    5.912345] kdump[513]: saving vmcore complete\r\n", True, None),
+    ("kdump-utils", "[    4.812345] kdump[513]: saving vmcore failed, exitcode:1\r\n", False,
+     ("why", "saving vmcore failed, exitcode:1")),
+    # the script saver's upload (pytest_kdump/guest/debian/kdump-upload), a real run
+    ("script", "[   41.292711] kdump-upload[317]: kdump-upload: saved vmcore (97281356 bytes "
+               "sent)\r\n", True, ("sent", "97281356")),
+    ("script", "kdump-upload[317]: kdump-upload: failed to save vmcore: makedumpfile | nc "
+               "exited 1: \r\n", False,
+     ("why", "failed to save vmcore: makedumpfile | nc exited 1: ")),
 ])
 def test_savers(name: str, line: str, success: bool,
                      group: tuple[str, str] | None) -> None:
