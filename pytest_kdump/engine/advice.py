@@ -41,6 +41,15 @@ DIAGNOSES = [
      "the dump target is full: enlarge the dump disk or lower the dump level"),
     (re.compile(r"Cannot open /proc/vmcore|/proc/vmcore: No such file"),
      "the crash kernel has no /proc/vmcore: it needs CONFIG_PROC_VMCORE and elfcorehdr="),
+    (re.compile(r"get_machdep_info_arm64: Can't determine platform config values"),
+     "makedumpfile cannot read this arm64 kernel: 52-bit virtual addresses on 4 KiB pages "
+     "(CONFIG_ARM64_VA_BITS_52, Debian 13's arm64 kernel) are read by no released "
+     "makedumpfile up to 1.7.9; boot a kernel with CONFIG_ARM64_VA_BITS_48, or a makedumpfile "
+     "with upstream commit b7587f1"),
+    (re.compile(r"makedumpfile Failed\."),
+     "makedumpfile failed in the crash kernel (its error is on the lines before 'makedumpfile "
+     "Failed.'); kdump-tools still reports 'saved vmcore' then: it checks only the last "
+     "command of its pipe"),
     (re.compile(r"KVM internal error"),
      "KVM cannot run this guest here: use TCG (-accel tcg)"),
     (re.compile(r"kexec_load failed|kexec_file_load failed|Cannot load|Memory for crashkernel "

@@ -654,6 +654,7 @@ class CycleEngine:
                                     phase="dump_saved", advice=self.saver.failure_advice or None)
                 failed.board_state = BoardState.REBOOTED  # the saver reboots or powers off
                 raise failed
+            saving_text = self.spawn.before  # the crash kernel's lines up to the saver's
             saved_in = self.spawn.match.groupdict().get("path")
             if saved_in and hasattr(self.transport, "saved_in"):
                 self.transport.saved_in = saved_in.rstrip(".")
@@ -661,8 +662,14 @@ class CycleEngine:
         if getattr(self.transport, "needs_board", False):
             self.recover()  # the dump is on the board: fetched once it is back
         with self.phase("fetch", self.timeouts.fetch):
-            fetched = self.transport.fetch(dest, timeout=self.timeouts.fetch)
-            info = check_vmcore(fetched.vmcore, fetched.expected_size)
+            try:
+                fetched = self.transport.fetch(dest, timeout=self.timeouts.fetch)
+                info = check_vmcore(fetched.vmcore, fetched.expected_size)
+            except KdumpError as exc:  # the crash kernel's lines may say why (long gone
+                found = diagnose(saving_text)  # from the console tail after a reboot)
+                if found:
+                    exc.advice = "; ".join([*found, exc.advice or ADVICE["fetch"]])
+                raise
         return DumpResult(trigger=trigger, armed=armed, headline=headline,
                           crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,
                           vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases),

@@ -113,6 +113,12 @@ class SshTransport:
                 dmesg = self._copy(posixpath.join(folder, name), dest / "vmcore-dmesg.txt",
                                    deadline)
                 break
+        if got.stat().st_size == 0:
+            got.rename(dest / f"{posixpath.basename(remote)}.incomplete")
+            raise VmcoreError(f"the dump on the board, {remote}, is empty: the saver reported "
+                              "it saved, yet nothing was written", phase="fetch",
+                              advice="read the crash kernel's lines before the saver's: "
+                                     "makedumpfile's error")
         if flattened.is_flattened(got):
             try:
                 size = flattened.unflatten(got, dest / "vmcore",

@@ -334,3 +334,17 @@ def test_fetch_refuses_a_path_scp_cannot_take(tmp_path: Path) -> None:
     assert exc.value.phase == "fetch" and str(dump) in exc.value.message
     assert not dest.exists() or not list(dest.iterdir())
     assert dump.is_file()
+
+
+@pytest.mark.usefixtures("fake_scp")
+def test_fetch_an_empty_dump_the_saver_called_saved(tmp_path: Path) -> None:
+    """Debian 13 arm64: makedumpfile fails, kdump-tools (checking its pipe's last command)
+    renames an empty dump.<stamp> and says "saved vmcore" (tests/qemu/test_debian.py)."""
+    board, _, transport = _board(tmp_path)
+    _write(board / STAMP / f"dump.{STAMP}", b"", 1796575000)
+    dest = _dest(tmp_path)
+    with pytest.raises(VmcoreError, match="is empty: the saver reported it saved") as exc:
+        transport.fetch(dest, timeout=30)
+    assert exc.value.phase == "fetch" and f"dump.{STAMP}" in exc.value.message
+    assert f"dump.{STAMP}.incomplete" in _names(dest) and "vmcore" not in _names(dest)
+    assert (board / STAMP / f"dump.{STAMP}").exists()  # not removed from the board
