@@ -25,12 +25,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_kdump.arch import Arch, get_arch
 from pytest_kdump.build import debian, rootfs
 from pytest_kdump.build.cpio import NewcWriter
+from pytest_kdump.build.manifest import Manifest
 from pytest_kdump.cachedir import cache_dir, locked, point
 from pytest_kdump.errors import ImageError, ToolError
 
@@ -46,7 +47,7 @@ DUMP_MODULES = ("virtio_pci", "virtio_blk", "ext4")
 
 
 @dataclass
-class GuestImage:
+class GuestImage(Manifest):
     """A built guest image; paths are absolute."""
 
     arch: str
@@ -71,19 +72,7 @@ class GuestImage:
         return self.dir / "vmlinux"
 
     def complete(self) -> bool:
-        return all(p.is_file() and p.stat().st_size > 0
-                   for p in (self.kernel, self.initrd, self.vmlinux, self.dir / "manifest.json"))
-
-    def save(self) -> None:
-        data = asdict(self)
-        data["dir"] = str(self.dir)
-        (self.dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> GuestImage:
-        data = json.loads((directory / "manifest.json").read_text())
-        data["dir"] = directory.resolve()
-        return cls(**data)
+        return self.complete_files(self.kernel, self.initrd, self.vmlinux)
 
     def __str__(self) -> str:
         return f"{self.arch} guest, kernel {self.kernel_release}, in {self.dir}"

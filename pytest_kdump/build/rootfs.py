@@ -27,12 +27,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_kdump import reaper
 from pytest_kdump.arch import get_arch
 from pytest_kdump.build import debian
+from pytest_kdump.build.manifest import Manifest
 from pytest_kdump.cachedir import cache_dir, locked, point
 from pytest_kdump.errors import ImageError, ToolError
 
@@ -56,7 +57,7 @@ ROOT_PASSWORD = "kdump"
 
 
 @dataclass
-class DebianImage:
+class DebianImage(Manifest):
     """A built Debian guest; paths are absolute."""
 
     arch: str
@@ -93,20 +94,7 @@ class DebianImage:
         return self.dir / "id_ed25519"
 
     def complete(self) -> bool:
-        return all(p.is_file() and p.stat().st_size > 0
-                   for p in (self.disk, self.kernel, self.initrd, self.vmlinux, self.ssh_key,
-                             self.dir / "manifest.json"))
-
-    def save(self) -> None:
-        data = asdict(self)
-        data["dir"] = str(self.dir)
-        (self.dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> DebianImage:
-        data = json.loads((directory / "manifest.json").read_text())
-        data["dir"] = directory.resolve()
-        return cls(**data)
+        return self.complete_files(self.disk, self.kernel, self.initrd, self.vmlinux, self.ssh_key)
 
     def __str__(self) -> str:
         return f"Debian {self.suite} {self.arch} guest, kernel {self.kernel_release}, in {self.dir}"
@@ -131,7 +119,9 @@ def current_debian(name: str, cache: Path | None = None) -> DebianImage | None:
 
 
 def _builder_hash() -> str:
-    text = f"{BUILDER_VERSION}\n{SUITE}\n{' '.join(PACKAGES)}\n{HOOK.read_text()}"
+    """The builder's inputs: its version, suite, packages and every file it installs."""
+    text = f"{BUILDER_VERSION}\n{SUITE}\n{' '.join(PACKAGES)}\n" + "".join(
+        f"{p.name}\n{p.read_text()}" for p in sorted(HOOK.parent.iterdir()) if p.is_file())
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
