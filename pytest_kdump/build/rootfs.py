@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -172,7 +173,7 @@ def build_debian(name: str = "debian-x86_64", *, force: bool = False,
     images = cache / "images"
     final = images / f"{PREFIX}{spec.name}-{release}-{key}"
     link = images / f"{PREFIX}{spec.name}-current"
-    with locked(images):
+    with locked(images, timeout=BUILD_TIMEOUT + 1200):  # another worker's build: wait it out
         if not force and (final / "manifest.json").is_file():
             image = DebianImage.load(final)
             if image.complete():
@@ -229,7 +230,9 @@ def _mmdebstrap(deb_arch: str, kernel_pkg: str, root: Path, image_dir: Path, log
                         advice="add a Debian mirror to /etc/apt/sources.list")
     argv = ["mmdebstrap", "--variant=apt", "--mode=root", f"--arch={deb_arch}",
             f"--include={','.join((*PACKAGES, kernel_pkg))}",
-            f"--customize-hook=sh {HOOK} \"$1\" {image_dir}",
+            # mmdebstrap runs the hook with sh -c: the paths quoted
+            f"--customize-hook=sh {shlex.quote(str(HOOK))} \"$1\" "
+            f"{shlex.quote(str(image_dir))}",
             SUITE, str(root), mirrors[0]]
     logger.info("building the Debian %s %s root file system with mmdebstrap (log: %s)",
                 SUITE, deb_arch, log)
@@ -241,7 +244,10 @@ def _run(argv: list[str], timeout: float, what: str, log: Path | None = None) ->
     seconds, logging progress; a failure is a ToolError with the log's end."""
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
            "HOME": "/root", "TMPDIR": os.environ.get("TMPDIR", "/tmp")}
-    log = log or Path(tempfile.mkstemp(prefix=f"pytest-kdump-{what}-", suffix=".log")[1])
+    if log is None:
+        fd, name = tempfile.mkstemp(prefix=f"pytest-kdump-{what}-", suffix=".log")
+        os.close(fd)
+        log = Path(name)
     started = time.monotonic()
     with open(log, "wb") as out, reaper.own_group(argv, name=what, stdin=subprocess.DEVNULL,
                                                   stdout=out, stderr=subprocess.STDOUT,

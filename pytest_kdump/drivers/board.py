@@ -166,6 +166,7 @@ class QemuBoard(LabgridBoard):
     def forward(self, netdev: str, host_port: int, guest_port: int) -> None:
         """Forward loopback ``host_port`` to the guest's ``guest_port`` over QEMU's user-mode
         network ``netdev`` (``-netdev user,id=NETDEV``), from the next power-on on."""
+        self.forwards = [f for f in self.forwards if f[0] != netdev or f[2] != guest_port]
         self.forwards.append((netdev, host_port, guest_port))
 
     def power_on(self) -> None:
@@ -182,6 +183,7 @@ class QemuBoard(LabgridBoard):
             said = self._monitor("human-monitor-command", self.monitor_timeout,
                                  {"command-line": rule})
             if isinstance(said, str) and said.strip():
+                self.power_off()  # not a board to go on with: its network is not reachable
                 raise ConfigError(f"QEMU refused the port forward {rule!r}: {said.strip()}",
                                   advice="the env's QEMU needs '-netdev user,id=NETDEV' "
                                          "(KdumpDriver's ssh_netdev) and a free port")

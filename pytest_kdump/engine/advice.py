@@ -16,6 +16,9 @@ ADVICE = {
                 "copy of /proc/kallsyms with a '_text' line over it (its address: _stext's minus "
                 "the vmlinux's _stext - _text), as pytest-kdump's guest init does (supply_text "
                 "in pytest_kdump/guest/init.sh)",
+    "arm": "loading the crash kernel with 'kexec -p' failed: check the arm: section's kernel "
+           "and initrd paths on the board, crashkernel= on the command line, and the "
+           "console's kexec messages",
     "trigger": "the trigger did not crash the kernel in time: check its preconditions "
                "(sysctls, kernel features) and the console output after the command",
     "crash_kernel": "the kernel crashed but no crash kernel started: check that the crash "

@@ -73,7 +73,6 @@ CONFIG_NEEDS = (
     (("CONFIG_PROC_VMCORE",), "CONFIG_PROC_VMCORE=y (/proc/vmcore, what makedumpfile reads)"),
     (("CONFIG_KEXEC", "CONFIG_KEXEC_FILE"), "CONFIG_KEXEC=y or CONFIG_KEXEC_FILE=y "
                                             "('kexec -p' loads the crash kernel)"),
-    (("CONFIG_MAGIC_SYSRQ",), "CONFIG_MAGIC_SYSRQ=y (the sysrq trigger)"),
 )
 NMI_PANIC_SYSCTL = "/proc/sys/kernel/unknown_nmi_panic"
 """What lets an NMI from the host panic the kernel (x86 only)."""
@@ -363,6 +362,7 @@ class CycleEngine:
         with self.phase("shell", self.timeouts.shell):
             self.commands.wait_ready(self.timeouts.shell)
         self._state = BoardState.SHELL
+        self._arm_if_needed()  # before anything else can crash this boot
 
     def recover(self) -> None:
         """Bring the board back to a shell after a dump: wait for its reboot, or power it on
@@ -373,6 +373,7 @@ class CycleEngine:
             self._expect([detect.KERNEL_BANNER_RE], self.timeouts.recover)
             self.commands.wait_ready(self.timeouts.recover)
         self._state = BoardState.SHELL
+        self._arm_if_needed()
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash
@@ -418,8 +419,9 @@ class CycleEngine:
 
     # -- kdump -----------------------------------------------------------------------------
     def arm(self, arming: Arming | None = None) -> ArmedState:
-        """Load the crash kernel with ``arming`` (default :attr:`arming`), then check it."""
-        arming = arming or self.arming
+        """Load the crash kernel with ``arming`` (which becomes :attr:`arming`: each boot is
+        armed so from then on), then check it."""
+        arming = self.arming = arming or self.arming
         if arming is None:
             raise CycleError("nothing says how to load the crash kernel", phase="armed",
                              advice="give KdumpDriver an 'arm:' section (kernel, initrd, "
@@ -440,10 +442,10 @@ class CycleEngine:
         with the same arguments."""
         if self.arming is None:
             return
-        args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
-        loaded = self.commands.run(f"cat {ARMED_FILE} 2>/dev/null", self.timeouts.armed)
-        if loaded.output.strip() != args:
-            with self.phase("arm", self.timeouts.armed):
+        with self.phase("arm", self.timeouts.armed):
+            args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
+            loaded = self.commands.run(f"cat {ARMED_FILE} 2>/dev/null", self.timeouts.armed)
+            if loaded.output.strip() != args:
                 self.run(self.arming.command(self._transport_args()), self.timeouts.armed)
 
     def check_armed(self) -> ArmedState:
@@ -507,6 +509,9 @@ class CycleEngine:
             if state.arch == "aarch64" and config.get("CONFIG_KALLSYMS_ALL") != "y" \
                     and state.kallsyms_text not in ("1", "supplied"):
                 missing.append("CONFIG_KALLSYMS_ALL=y (arm64: kexec-tools needs _text)")
+            if config.get("CONFIG_MAGIC_SYSRQ") != "y":  # only the sysrq trigger needs it
+                self.warnings.append("the kernel has no CONFIG_MAGIC_SYSRQ: the sysrq trigger "
+                                     "cannot crash it")
             if missing:
                 raise CycleError(f"the running kernel ({state.kernel_release}) lacks what "
                                  f"kdump needs: {'; '.join(missing)}", phase="armed",
@@ -678,6 +683,10 @@ class CycleEngine:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.power_off()
+        close = getattr(self.transport, "close", None)  # netcat: its listener
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
         self.spawn.close()
         if self._own_capture:
             self.capture.close()

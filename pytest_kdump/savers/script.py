@@ -17,8 +17,9 @@ SAVER = Saver(
     success=[r"kdump-upload: saved vmcore \((?P<sent>\d+) bytes sent\)"],
     failure=[r"kdump-upload: (?P<why>failed to save vmcore[^\r\n]*)"],
     started=[r"kdump-upload: saving vmcore to \S+"],
-    arm_advice="load the crash kernel with the upload script's unit: 'kdump.arm()' does it "
-               "(kexec -p with systemd.unit=kdump-upload.service kdump_upload=HOST:PORT)",
+    arm_advice="load the crash kernel with the upload script's unit: KdumpDriver's arm: "
+               "section does it at each boot (kexec -p ... systemd.unit=kdump-upload.service "
+               "kdump_upload=HOST:PORT)",
     failure_advice="the crash kernel could not stream the dump: its network (DHCP, the "
                    "host's address and port), makedumpfile's error above, nc's exit status",
 )

@@ -44,6 +44,11 @@ _CUT_ADVICE = ("the crash kernel's upload was cut: see its console lines (makedu
                "ran out of memory (raise crashkernel=)")
 
 
+IDLE_LIMIT = 120.0
+"""Seconds without a byte after which a connection counts as ended (and so cut, unless its
+stream is complete): makedumpfile never pauses that long."""
+
+
 class NetcatListener:
     """A TCP listener that spools the bytes of the latest connection to a file."""
 
@@ -120,15 +125,20 @@ class NetcatListener:
         try:
             with open(path, "wb") as f:
                 conn.settimeout(POLL)
+                quiet_since = time.monotonic()
                 while not self._stop.is_set():
                     try:
                         data = conn.recv(_RECV)
                     except TimeoutError:
+                        # a board reset mid-stream sends no FIN: a silent peer is a cut stream
+                        if time.monotonic() - quiet_since > IDLE_LIMIT:
+                            break
                         continue
                     except OSError:  # reset: the stream ends here, cut or not
                         break
                     if not data:
                         break
+                    quiet_since = time.monotonic()
                     f.write(data)
                     with self._lock:
                         self._received += len(data)
@@ -280,7 +290,9 @@ class NetcatTransport:
         return f"kdump_upload={host}:{port}"
 
     def before_crash(self, run: object = None) -> None:
-        """Have the listener open before the crash."""
+        """A fresh listener (same port) before each crash: nothing an earlier, failed cycle
+        left open is mistaken for this crash's stream."""
+        self.close()
         self.prepare()
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ fill its disk.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import shlex
@@ -101,38 +102,56 @@ class SshTransport:
         for name in ("vmcore", "vmcore-dmesg.txt"):
             (dest / name).unlink(missing_ok=True)
         self._connect(deadline)
+        try:
+            return self._fetch(dest, deadline)
+        finally:  # no SSH master or keepalive left to outlive the board (the next crash)
+            with contextlib.suppress(Exception):
+                self.ssh.target.deactivate(self.ssh)
+
+    def _fetch(self, dest: Path, deadline: float) -> FetchedDump:
         after = parse_dumps(self._run(list_dumps_command(self.folder), deadline))
         remote = newest_new_dump(self._before, after, self.folder, self.saved_in)
         folder = posixpath.dirname(remote)
-        # under a name of its own: the rebuilt dump is called vmcore
-        got = self._copy(remote, dest / f"board-{posixpath.basename(remote)}", deadline)
-        dmesg = None
-        names = self._run(f"cd {shlex.quote(folder)} && ls -1", deadline).split()
-        for name in names:
-            if any(Path(name).match(g) for g in _DMESG_GLOBS):
-                dmesg = self._copy(posixpath.join(folder, name), dest / "vmcore-dmesg.txt",
-                                   deadline)
-                break
-        if got.stat().st_size == 0:
-            got.rename(dest / f"{posixpath.basename(remote)}.incomplete")
-            raise VmcoreError(f"the dump on the board, {remote}, is empty: the saver reported "
-                              "it saved, yet nothing was written", phase="fetch",
-                              advice="read the crash kernel's lines before the saver's: "
-                                     "makedumpfile's error")
-        if flattened.is_flattened(got):
-            try:
+        kept = dest / f"{posixpath.basename(remote)}.incomplete"  # a refused dump's bytes
+        # hidden until the end: no file of a failed fetch under a final name
+        got = self._copy(remote, dest / f".board-{posixpath.basename(remote)}", deadline)
+        dmesg_part = dest / ".vmcore-dmesg.txt"
+        try:
+            names = self._run(f"cd {shlex.quote(folder)} && ls -1", deadline).split()
+            dmesg_name = next((n for n in names
+                               if any(Path(n).match(g) for g in _DMESG_GLOBS)), None)
+            if dmesg_name is not None:
+                self._copy(posixpath.join(folder, dmesg_name), dmesg_part, deadline)
+            if got.stat().st_size == 0:
+                raise VmcoreError(f"the dump on the board, {remote}, is empty: the saver "
+                                  "reported it saved, yet nothing was written", phase="fetch",
+                                  advice="read the crash kernel's lines before the saver's: "
+                                         "makedumpfile's error")
+            if flattened.is_flattened(got):
                 size = flattened.unflatten(got, dest / "vmcore",
                                            timeout=max(1.0, deadline - time.monotonic()))
-            except VmcoreError:  # kept under a name that says so
-                got.rename(dest / f"{posixpath.basename(remote)}.incomplete")
-                raise
-            got.unlink()
-        else:
-            size = got.stat().st_size
-            got.rename(dest / "vmcore")
-        if self.remove:
-            self._run(f"rm -rf {shlex.quote(folder)}", deadline)
-        return FetchedDump(dest / "vmcore", dmesg, {"size": str(size), "board_path": remote})
+                got.unlink()
+            else:
+                size = got.stat().st_size
+                got.rename(dest / "vmcore")
+        except BaseException:
+            if got.exists():
+                got.rename(kept)
+            dmesg_part.unlink(missing_ok=True)
+            raise
+        dmesg = None
+        if dmesg_part.exists():
+            dmesg = dmesg_part.replace(dest / "vmcore-dmesg.txt")
+        status = {"size": str(size), "board_path": remote}
+        if self.remove:  # best effort: the dump is here already
+            try:
+                self._run(f"rm -rf {shlex.quote(folder)}",
+                          time.monotonic() + 30)  # its own bound, past the fetch's
+                after = {p: st for p, st in after.items() if not p.startswith(folder + "/")}
+            except KdumpError as exc:
+                status["remove_failed"] = exc.message
+        self._before = after  # a later crash's dump is new against these
+        return FetchedDump(dest / "vmcore", dmesg, status)
 
     # -- the SSH connection ----------------------------------------------------------------
     def _left(self, deadline: float, what: str) -> float:
@@ -170,7 +189,18 @@ class SshTransport:
             time.sleep(1.0)
 
     def _run(self, command: str, deadline: float) -> str:
-        out, err, rc = self.ssh.run(command, timeout=self._left(deadline, command))
+        try:
+            out, err, rc = self.ssh.run(command, timeout=self._left(deadline, command))
+        except subprocess.TimeoutExpired:
+            raise PhaseTimeout(f"board command {command!r} over SSH did not finish in time",
+                               phase="fetch", advice="the board's network, or a larger fetch "
+                                                     "timeout") from None
+        except KdumpError:
+            raise
+        except Exception as exc:  # labgrid's ExecutionError: the connection went away
+            raise VmcoreError(f"board command {command!r} over SSH failed: {exc}",
+                              phase="fetch", advice="check the board's network and sshd") \
+                from None
         if rc != 0:
             raise VmcoreError(f"board command {command!r} failed (exit {rc}): "
                               f"{' '.join(err or out)[-300:]}", phase="fetch")

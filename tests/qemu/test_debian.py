@@ -61,13 +61,14 @@ def test_kdump_tools_dump_fetched_over_ssh(pytester, monkeypatch, request, tmp_p
     phases = _phases(record)
     assert phases.index("recover") < phases.index("fetch"), phases  # fetched once back
     folder = Path(record["console_log"]).parent
-    assert (folder / "vmcore-dmesg.txt").stat().st_size > 10_000
+    assert (folder / "vmcore-dmesg.txt").stat().st_size > 10_000, sorted(folder.iterdir())
     assert "sysrq: Trigger a crash" in (folder / "vmcore-dmesg.txt").read_text(errors="replace")
-    assert not list(folder.glob("*.partial")) and not list(folder.glob("dump.*"))
+    assert not list(folder.glob("*.partial")) and not list(folder.glob("dump.*")), \
+        sorted(p.name for p in folder.iterdir())
     # labgrid's ShellDriver had hidden the oops lines (dmesg -n 1): set back before the crash
     assert any("console log level was 1" in w for w in record["warnings"]), record["warnings"]
     console = (folder / "console.log").read_text(errors="replace")
-    assert re.search(r"kdump-tools: saved vmcore in /var/crash/\d{12}", console)
+    assert re.search(r"kdump-tools: saved vmcore in /var/crash/\d{12}", console), console[-3000:]
 
 
 def test_script_upload_streamed_over_netcat(pytester, monkeypatch, request, tmp_path):
@@ -81,7 +82,7 @@ def test_script_upload_streamed_over_netcat(pytester, monkeypatch, request, tmp_
     console = (Path(record["console_log"]).parent / "console.log").read_text(errors="replace")
     sent = re.search(r"kdump-upload: saved vmcore \((\d+) bytes sent\)", console)
     assert sent and int(sent[1]) > 10 << 20, console[-3000:]
-    assert re.search(r"kdump_upload=10\.0\.2\.2:\d+", console)
+    assert re.search(r"kdump_upload=10\.0\.2\.2:\d+", console), console[-3000:]
 
 
 # -- faults on one Debian board, through the plain-script API ---------------------------------
@@ -117,8 +118,8 @@ def test_full_dump_folder_is_a_dump_saved_failure(debian, tmp_path):
         engine.ensure_shell()  # waits for the reboot kdump-tools does after the failure
         # synced: a change not on the disk yet is lost at the next crash
         engine.run("rm -rf /var/crash/filler /var/crash/2*; sync", timeout=60)
-    assert engine.state.value == "shell"
-    assert "recover" in [p.name for p in engine.phases]
+    assert engine.state.value == "shell", engine.state
+    assert "recover" in [p.name for p in engine.phases], engine.phases
 
 
 def test_ssh_down_after_the_reboot_is_a_bounded_fetch_error(debian, tmp_path):
@@ -134,7 +135,7 @@ def test_ssh_down_after_the_reboot_is_a_bounded_fetch_error(debian, tmp_path):
         assert exc.value.phase == "fetch", exc.value
         assert re.search(r"root@127\.0\.0\.1:\d+\) did not answer after its reboot",
                          exc.value.message), exc.value
-        assert "authorized_keys" in exc.value.advice
+        assert "authorized_keys" in exc.value.advice, exc.value.advice
     finally:
         engine.timeouts.fetch = fetch
         engine.ensure_shell()
@@ -149,17 +150,22 @@ def test_an_older_dump_is_not_taken_for_this_crash(debian, tmp_path):
     """A dump left in /var/crash by an earlier crash (and kept: remove_dumps false) is not
     fetched for the next crash: the new one is, and its analysis is this crash's."""
     engine = debian.engine
+    # an older dump with a time in the future: "the newest file" would pick it
+    planted = "/var/crash/203001010000/dump.203001010000"
+    engine.run(f"mkdir -p /var/crash/203001010000 && printf old > {planted} && "
+               f"touch -d 2030-01-01 {planted} && sync", timeout=30)
     engine.transport.remove = False
     try:
         first = debian.for_test(tmp_path / "first").trigger_crash("sysrq")
         second = debian.for_test(tmp_path / "second").trigger_crash("sysrq")
     finally:
         engine.transport.remove = True
+    assert planted not in (first.dump.source, second.dump.source), first.dump.source
     dumps = engine.run("ls -1 /var/crash/*/dump.*", timeout=30).split()
     # a cycle lasts over a minute: kdump-tools' minute stamps differ
     assert first.dump.source in dumps and second.dump.source in dumps, (dumps, first.dump.source)
-    assert first.dump.source != second.dump.source
-    assert second.panic_message == "sysrq triggered crash"
+    assert first.dump.source != second.dump.source, (first.dump.source, second.dump.source)
+    assert second.panic_message == "sysrq triggered crash", second.analysis
     engine.run("rm -rf /var/crash/2*; sync", timeout=60)
 
 
@@ -187,7 +193,8 @@ def test_arm64_kdump_tools_broken_dump_is_caught(request, tmp_path):
         assert len(kept) == 1 and kept[0].stat().st_size == 0, kept
         console = (tmp_path / "sysrq" / "console.log").read_text(errors="replace")
         assert "get_machdep_info_arm64: Can't determine platform config values" in console
-        assert re.search(r"kdump-tools: saved vmcore in /var/crash/\d{12}", console)
+        assert re.search(r"kdump-tools: saved vmcore in /var/crash/\d{12}", console), \
+            console[-3000:]
     finally:
         session.close()
         env.cleanup()

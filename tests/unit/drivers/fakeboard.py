@@ -83,6 +83,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     # the armed check's kallsyms answer on arm64: 1 (has _text), supplied, 0
     kallsyms_text = attr.ib(default="", validator=attr.validators.instance_of(str))
     config = attr.ib(default="", validator=attr.validators.instance_of(str))  # the grep's line
+    printk = attr.ib(default="", validator=attr.validators.instance_of(str))  # e.g. "1 4 1 7"
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -93,6 +94,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         self.sysctls: dict[str, str] = {}
         self.lines: list[str] = []  # every line typed at the shell
         self.boots = 0
+        self.armings: list[str] = []  # the arguments of each 'kexec -p' (the engine's arm)
         self.mode = "shell" if self.running else "off"
 
     # -- labgrid -------------------------------------------------------------------------
@@ -148,9 +150,16 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         with self._cond:
             if self.mode != "off":
                 return
-            self.boots += 1
+            self._boot()
             self.mode = "shell"  # typed input waits behind the boot messages
             self._out(boot_text(self.release), 0.05)
+
+    def _boot(self) -> None:
+        """A boot: /run (tmpfs) is empty; a crash kernel loaded by hand is gone."""
+        self.boots += 1
+        self.files = {k: v for k, v in self.files.items() if not k.startswith("/run/")}
+        if self.armings:
+            self.kdump_loaded = False
 
     def power_off(self) -> None:
         with self._cond:
@@ -172,7 +181,7 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
             self._out(b"[    7.984539] reboot: Power down\r\n")
             self.mode = "off"
         else:
-            self.boots += 1
+            self._boot()
             self._out(boot_text(self.release), 0.05)
             self.mode = "shell"
 
@@ -210,8 +219,21 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     def _command(self, cmd: str) -> tuple[str, int] | None:
         """A command's output and exit code; None when it crashed the kernel."""
         if cmd.startswith("echo loaded=$(cat /sys/kernel/kexec_crash_loaded)"):
+            printk = f"\nprintk={self.printk}" if self.printk else ""
             return (ARMED.format(loaded=int(self.kdump_loaded), release=self.release)
-                    + f"\nconfig={self.config}\narch={self.arch} text={self.kallsyms_text}"), 0
+                    + f"{printk}\nconfig={self.config}\narch={self.arch} "
+                    f"text={self.kallsyms_text}"), 0
+        if m := re.fullmatch(r"kexec -p -u 2>/dev/null; kexec -p .* && printf '%s\\n' "
+                             r"'([^']*)' > (/run/\S+)", cmd):  # the engine's Arming.command
+            self.armings.append(m[1])
+            self.files[m[2]] = m[1].encode() + b"\n"
+            self.kdump_loaded = True
+            return "", 0
+        if m := re.fullmatch(r"cat (/run/\S+) 2>/dev/null", cmd):
+            return self.files.get(m[1], b"").decode(), 0
+        if m := re.fullmatch(r"echo (\d) > /proc/sys/kernel/printk", cmd):
+            self.printk = f"{m[1]} {self.printk.split(' ', 1)[1]}"
+            return "", 0
         if cmd == CRASH:
             self._crash()
             return None

@@ -280,3 +280,38 @@ def test_a_kernel_config_with_kexec_file_only_is_armed(make_target, tmp_path: Pa
                                   "CONFIG_PROC_VMCORE=y CONFIG_MAGIC_SYSRQ=y'\n")
     armed = _engine(target, tmp_path).check_armed()
     assert armed.kernel_config["CONFIG_KEXEC_FILE"] == "y" and armed.loaded
+
+
+ARM = ("        arm: {kernel: /boot/vmlinuz, initrd: /boot/initrd-crash.img, "
+       "append: 'irqpoll nr_cpus=1'}\n")
+
+
+def test_arm_loads_the_crash_kernel_once_per_boot(make_target, tmp_path: Path) -> None:
+    """With arm:, the engine loads the crash kernel itself after each boot (before anything
+    could crash), and not again while this boot has it loaded with the same arguments."""
+    target = make_target(console="        kdump_loaded: false\n", kdump=ARM)
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    armed = engine.check_armed()
+    assert armed.loaded and board.armings == ["irqpoll nr_cpus=1"], board.armings
+    assert engine.check_armed().loaded and len(board.armings) == 1, board.armings
+    assert "arm" in [p.name for p in engine.phases], engine.phases
+    engine.take_dump("sysrq", tmp_path / "dump")  # the board reboots: its kexec is gone
+    engine.ensure_shell()
+    assert (board.boots, len(board.armings)) == (2, 2), (board.boots, board.armings)
+    assert not any(s.expected is False for s in engine.seen), engine.seen
+
+
+def test_the_console_log_level_is_restored_before_a_crash(make_target,
+                                                           tmp_path: Path) -> None:
+    """A log-in that lowered the console log level (ShellDriver: dmesg -n 1): set to 7
+    before the trigger, and the test told."""
+    target = make_target(console="        printk: '1 4 1 7'\n")
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    assert engine.check_armed().console_loglevel == 1
+    engine.take_dump("sysrq", tmp_path / "dump")
+    restore = board.lines.index(next(x for x in board.lines if "> /proc/sys/kernel/printk" in x))
+    trigger = board.lines.index(next(x for x in board.lines if "sysrq-trigger" in x))
+    assert restore < trigger, board.lines
+    assert any("console log level was 1" in w for w in engine.warnings), engine.warnings

@@ -219,3 +219,31 @@ def test_elf_needed(tmp_path: Path, wide: bool, order: str) -> None:
     assert needed is None and "cut" in why
     path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<H", 2) + bytes(100))
     assert elf_needed(path) == (None, "it is an ELF file but no core file (e_type 2)")
+
+
+def test_netcat_silent_peer_is_a_cut_stream(transport: NetcatTransport, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board reset mid-stream sends no FIN: after IDLE_LIMIT without a byte the stream ends
+    there, and is judged (cut: its end record is missing) instead of waiting for ever."""
+    from pytest_kdump.transports import netcat
+
+    monkeypatch.setattr(netcat, "IDLE_LIMIT", 0.5)
+    stream = flat(scattered(make_kdump(PFNS)))
+    with socket.create_connection(("127.0.0.1", _port(transport)), timeout=5) as sock:
+        sock.sendall(stream[:5000])  # and then nothing, the connection left open
+        with pytest.raises(VmcoreError, match="end record") as exc:
+            transport.fetch(tmp_path / "dest", timeout=10)
+    assert exc.value.phase == "fetch"
+    assert (tmp_path / "dest" / "vmcore.flat.incomplete").read_bytes() == stream[:5000]
+
+
+def test_netcat_each_crash_gets_a_fresh_listener_on_the_same_port(
+        transport: NetcatTransport, tmp_path: Path) -> None:
+    """What an earlier, failed cycle left in the listener is not this crash's stream."""
+    port = _port(transport)
+    send(port, b"makedumpfile\0 an old, cut stream")
+    transport.before_crash()
+    assert _port(transport) == port  # the board was told this port when it was armed
+    dump = make_kdump(PFNS, seed=7)
+    send(port, flat(scattered(dump)))
+    assert transport.fetch(tmp_path / "dest", timeout=5).vmcore.read_bytes() == dump
