@@ -188,9 +188,11 @@ def build_debian(name: str = "debian-x86_64", *, force: bool = False,
         with tempfile.TemporaryDirectory(prefix="pytest-kdump-rootfs-",
                                          dir=images) as tmp:
             root = Path(tmp) / "root"
-            # the log outlives the build folder: a failure names it
-            _mmdebstrap(spec.deb_arch, kernel_pkg, root, stage,
-                        images / f"{PREFIX}{spec.name}-build.log")
+            try:  # the log outlives the build folder: a failure names it
+                _mmdebstrap(spec.deb_arch, kernel_pkg, root, stage,
+                            images / f"{PREFIX}{spec.name}-build.log")
+            finally:  # a killed mmdebstrap leaves /proc, /sys, /dev/pts mounted in the chroot
+                _unmount_under(root)
             boot = root / "boot"
             shutil.copy2(boot / f"vmlinuz-{release}", stage / "vmlinuz")
             shutil.copy2(boot / f"initrd.img-{release}", stage / "initrd.img")
@@ -214,6 +216,18 @@ def build_debian(name: str = "debian-x86_64", *, force: bool = False,
                 shutil.rmtree(old, ignore_errors=True)
         logger.info("Debian guest built in %s s: %s", image.build_seconds, image)
         return image
+
+
+def _unmount_under(root: Path) -> None:
+    """Unmount whatever is still mounted under ``root`` (deepest first), so that removing the
+    build folder never walks into a mounted /proc, /sys or /dev."""
+    prefix = str(root.resolve()) + "/"
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    except OSError:
+        return
+    for where in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", where], capture_output=True, timeout=30)
 
 
 def _kernel_package(apt: debian.Apt, meta: str) -> str:
