@@ -442,10 +442,14 @@ class CycleEngine:
         with the same arguments."""
         if self.arming is None:
             return
-        with self.phase("arm", self.timeouts.armed):
-            args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
-            loaded = self.commands.run(f"cat {ARMED_FILE} 2>/dev/null", self.timeouts.armed)
-            if loaded.output.strip() != args:
+        args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
+        check = f"cat {ARMED_FILE} 2>/dev/null"
+        try:
+            loaded = self.commands.run(check, self.timeouts.armed).output.strip()
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            raise self._command_error(check, self.timeouts.armed, exc) from None
+        if loaded != args:  # a phase only when it loads: the phase list shows each load
+            with self.phase("arm", self.timeouts.armed):
                 self.run(self.arming.command(self._transport_args()), self.timeouts.armed)
 
     def check_armed(self) -> ArmedState:
