@@ -25,6 +25,8 @@ from pytest_kdump.build import image, rootfs
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.errors import ConfigError, KdumpError
 from pytest_kdump.progress import show_progress
+from pytest_kdump.rack import control as rack_control
+from pytest_kdump.rack import spec as rack_spec
 from pytest_kdump.report import baseline as baseline_mod
 from pytest_kdump.report import html as html_mod
 from pytest_kdump.report.nights import read_nights
@@ -40,6 +42,9 @@ EPILOG = """examples:
   pytest-kdump analyze vmlinux */vmcore --script analyze.crash --json  # batch
   pytest-kdump oops console.log --json  # the crash reports in a saved console log
   pytest-kdump report nightly/* --baseline baseline.yaml --html out  # out/index.html
+  pytest-kdump rack up --boards 2       # a simulated lab rack: coordinator, exporter, boards
+  pytest --lg-env labgrid-envs/rack/qemu-x86_64.yaml --kdump-places board-1,board-2 -n 2
+  pytest-kdump rack down
 """
 
 
@@ -143,7 +148,45 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", type=Path, metavar="DIR",
                      help="write the self-contained page DIR/index.html (links relative)")
     rep.add_argument("--json", action="store_true", help="print the report's data as JSON")
+
+    rack = sub.add_parser(
+        "rack", help="a lab rack simulated on this machine with labgrid's own programs",
+        description="Bring up (or down) a lab rack on loopback: labgrid-coordinator, "
+                    "labgrid-exporter serving each board's serial port through ser2net "
+                    "(RFC 2217) and its power outlet, and one place per board (board-1, "
+                    "board-2...). Each board is a QEMU guest whose console is a host pty "
+                    "and whose power is an outlet of a small HTTP power switch (labgrid's "
+                    "'rest' model). Tests reach the boards only through the coordinator: "
+                    "labgrid-envs/rack/qemu-x86_64.yaml.",
+        epilog="example: pytest-kdump rack up --boards 2 && pytest examples/ --lg-env "
+               "labgrid-envs/rack/qemu-x86_64.yaml --kdump-places board-1,board-2 -n 2; "
+               "pytest-kdump rack down",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rack.add_argument("action", choices=["up", "down", "status"])
+    rack.add_argument("--boards", type=int, default=2, metavar="N",
+                      help="up: how many boards (default 2)")
+    rack.add_argument("--arch", default="x86_64", type=_arch_name, choices=sorted(ARCHES),
+                      help="up: the boards' guest (default x86_64)")
+    rack.add_argument("--port", type=int, default=rack_spec.DEFAULT_PORT,
+                      help=f"up: the coordinator's port on 127.0.0.1 "
+                           f"(default {rack_spec.DEFAULT_PORT})")
+    rack.add_argument("--dir", type=Path, default=None,
+                      help="the rack's folder: state, logs, dump disks (default "
+                           "$LG_KDUMP_RACK, else <cache>/rack)")
     return p
+
+
+def _rack(args: argparse.Namespace) -> int:
+    rack_dir = rack_control.check_rack_dir(args.dir or rack_spec.default_dir())
+    if args.action == "up":
+        state = rack_control.up(rack_dir, boards=args.boards, arch=args.arch, port=args.port)
+        print(rack_control.status(state.dir))
+    elif args.action == "down":
+        if not rack_control.down(rack_dir):
+            print(f"nothing of a rack runs in {rack_dir}")
+    else:
+        print(rack_control.status(rack_dir))
+    return 0
 
 
 def _oops(logfile: Path, as_json: bool) -> int:
@@ -189,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             return _oops(args.logfile, args.json)
         if args.command == "report":
             return _report(args)
+        if args.command == "rack":
+            return _rack(args)
     except KdumpError as exc:
         print(f"pytest-kdump: error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from pytest_kdump.arch import get_arch
 from pytest_kdump.cachedir import cache_dir
 from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
 from pytest_kdump.errors import KdumpError, ToolError, UnexpectedCrash
+from pytest_kdump.rack import places as rack_places
 from pytest_kdump.report.baseline import Baseline, Verdict, load_baseline
 from pytest_kdump.session import Kdump, KdumpSession, ready_driver
 
@@ -41,6 +42,7 @@ _MARK = pytest.StashKey[int]()
 _RUN_DIR = pytest.StashKey["Path | None"]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
 _BASELINE = pytest.StashKey["Baseline | None"]()
+_PLACE = pytest.StashKey["tuple[str, str] | None"]()  # (place, coordinator) this run holds
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -78,7 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="YAML of known crash signatures: a crash nobody asked for that is a "
                          "known-bug xfails with its ticket, an expected one does not fail the "
                          "test, any other fails it (default: ini kdump_baseline)")
+    group.addoption("--kdump-places", metavar="P1,P2", default=None,
+                    help="labgrid places to run on, one per xdist worker (gw0 takes the "
+                         "first); each is acquired for the run and released after, and the "
+                         "env's RemotePlace gets it as $LG_PLACE (default: ini kdump_places)")
     parser.addini("kdump_backend", "analysis backend (see --kdump-backend)", default="crash")
+    parser.addini("kdump_places", "labgrid places, one per xdist worker (see --kdump-places)",
+                  type="args", default=[])
     parser.addini("kdump_baseline", "crash signature baseline (see --kdump-baseline)",
                   default="")
     parser.addini("kdump_artifacts", "artifact folder (see --kdump-artifacts)",
@@ -104,11 +112,59 @@ def pytest_configure(config: pytest.Config) -> None:
         if env_file:
             check_env_file(env_file)
         config.stash[_BASELINE] = _load_baseline(config)
+        config.stash[_PLACE] = _take_place(config)
     except KdumpError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _places(config: pytest.Config) -> list[str]:
+    return rack_places.parse_places(config.getoption("--kdump-places")
+                                    or config.getini("kdump_places"))
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return _worker(config) is None and getattr(config.option, "dist", "no") != "no"
+
+
+def _take_place(config: pytest.Config) -> tuple[str, str] | None:
+    """Acquire this worker's place and name it in $LG_PLACE, before labgrid reads the env
+    YAML. The xdist controller acquires none (its workers do) but sets $LG_PLACE too: labgrid
+    loads the env there as well."""
+    places = _places(config)
+    if not places:
+        return None
+    place = rack_places.place_for(places, _worker(config))
+    os.environ["LG_PLACE"] = place
+    if _is_xdist_controller(config):
+        return None
+    coordinator = rack_places.coordinator_address(config.getoption("lg_coordinator", None))
+    rack_places.acquire(place, coordinator)
+    return place, coordinator
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: a worker that died could not release its place; release it for it."""
+    if not error:
+        return
+    places = _places(node.config)
+    if places:
+        place = rack_places.place_for(places, node.gateway.id)
+        coordinator = rack_places.coordinator_address(
+            node.config.getoption("lg_coordinator", None))
+        why = rack_places.release(place, coordinator)
+        reporter = node.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"pytest-kdump: place {place} of worker {node.gateway.id}, "
+                                f"which died: {f'not released: {why}' if why else 'released'}")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    held = config.stash.get(_PLACE, None)
+    if held is not None:
+        why = rack_places.release(*held)
+        if why:
+            print(f"pytest-kdump: place {held[0]} not released: {why}")
     old = config.stash.get(_OLD_SIGTERM, None)
     if old is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, old)

@@ -65,6 +65,7 @@ class LabgridBoard:
     """
 
     _power_advice = "check the power driver and its connection (see the error above)"
+    power_timeout: float | None = 60.0  # seconds for the power driver to switch the board
 
     def __init__(self, power: PowerProtocol | None, console: ConsoleProtocol,
                  name: str = "board") -> None:
@@ -86,7 +87,9 @@ class LabgridBoard:
         with self._lock:
             self._before_power_on()
             try:
-                self.power.on()
+                self._switch(self.power.on, "on")
+            except BoardDied:
+                raise
             except Exception as exc:  # labgrid raises plain errors (IOError, timeouts...)
                 raise BoardDied(f"power-on failed: {exc!r}. {self.describe_death()}",
                                 phase="boot", advice=self._power_advice) from exc
@@ -98,7 +101,48 @@ class LabgridBoard:
         if self.power is None:
             return  # nothing can switch it off: the board keeps running
         with self._lock:
-            self.power.off()
+            try:
+                self._switch(self.power.off, "off")
+            except BoardDied:
+                raise
+            except Exception as exc:
+                raise BoardDied(f"power-off of board {self.name} failed: {exc!r}",
+                                advice=self._power_advice) from exc
+
+    def _power_where(self) -> str:
+        """The power switch as the env names it (a NetworkPowerPort's model, host, index)."""
+        port = getattr(self.power, "port", None)
+        if port is None or not hasattr(port, "host"):
+            return type(self.power).__name__
+        return f"{port.model} {port.host.replace('{index}', str(port.index))}"
+
+    def _switch(self, switch: Any, what: str) -> None:
+        """Run the power driver's ``on``/``off`` within :attr:`power_timeout` (labgrid's
+        network power drivers wait for the switch's answer without a limit)."""
+        if self.power_timeout is None:
+            switch()
+            return
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                switch()
+            except BaseException as exc:  # handed to the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=run, name=f"power-{what}", daemon=True)
+        worker.start()
+        worker.join(self.power_timeout)
+        if worker.is_alive():
+            raise BoardDied(
+                f"the power switch did not switch board {self.name} {what} within "
+                f"{self.power_timeout:.0f} s ({self._power_where()})",
+                phase="boot" if what == "on" else None,
+                advice="check that the power switch is on the network and answers (its web "
+                       "page or API); on a rack, the place's NetworkPowerPort in "
+                       "`labgrid-client -p PLACE show`")
+        if failed:
+            raise failed[0]
 
     def read(self, timeout: float) -> bytes:
         with self._lock:
@@ -149,6 +193,7 @@ class QemuBoard(LabgridBoard):
     _power_advice = ("check the QEMU command line and its stderr above (image paths, memory, "
                      "-accel)")
     monitor_timeout = 10.0  # seconds for QEMU's monitor to answer a command
+    power_timeout = None  # QEMUDriver's on/off: labgrid steps, bounded by QemuBoard itself
     off_timeout = 10.0  # seconds for QEMU to exit after "quit", before it is killed
     kill_timeout = 10.0  # seconds for a killed QEMU to be gone (it cannot refuse SIGKILL)
 
@@ -346,6 +391,14 @@ def _process_state(pid: int) -> str:
         if line.startswith("State:"):
             return "state " + line.split(":", 1)[1].strip()
     return "state unknown"
+
+
+def place_of(target: Any) -> str | None:
+    """The labgrid place a target's ``RemotePlace`` names (a rack board), or None."""
+    for resource in getattr(target, "resources", None) or []:
+        if type(resource).__name__ == "RemotePlace":
+            return resource.name
+    return None
 
 
 def make_board(power: PowerProtocol | None, console: ConsoleProtocol,

@@ -31,7 +31,7 @@ from labgrid.factory import target_factory
 from labgrid.protocol import ConsoleProtocol
 
 from pytest_kdump.console.capture import END_OF_STREAM, ConsoleCapture, Subscription
-from pytest_kdump.drivers.board import LabgridBoard, make_board
+from pytest_kdump.drivers.board import LabgridBoard, make_board, place_of
 
 
 @target_factory.reg_driver
@@ -51,6 +51,9 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
     txdelay = attr.ib(default=0.0, validator=attr.validators.instance_of(float))
     txchunk = attr.ib(default=1, validator=attr.validators.instance_of(int))
     linesep = attr.ib(default="\n", validator=attr.validators.instance_of(str))
+    # seconds for the power driver to switch the board (a network switch that does not
+    # answer); not used with a QEMUDriver, which QemuBoard bounds itself
+    power_timeout = attr.ib(default=60.0, converter=float)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -61,8 +64,12 @@ class KdumpConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
 
     def on_activate(self) -> None:
         folder = Path(self.log_dir) if self.log_dir else self._default_log_dir()
+        name = self.target.name if self.target else "board"
+        place = place_of(self.target)
         self.board = make_board(self.power, self.console,
-                                name=self.target.name if self.target else "board")
+                                name=f"{name} on place {place}" if place else name)
+        if self.board.power_timeout is not None:
+            self.board.power_timeout = self.power_timeout
         self.capture = ConsoleCapture(self.board.read, folder, auto_resume=True)
         self.capture.resume()
 

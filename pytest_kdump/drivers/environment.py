@@ -22,10 +22,12 @@ from pytest_kdump.session import KdumpSession, ready_driver
 
 
 def set_env_defaults(worker: str | None = None) -> Path | None:
-    """Set LG_KDUMP_IMAGES and LG_KDUMP_RUN unless the user set them; returns the scratch
-    folder it made (the caller removes it at the end), if any. An xdist ``worker`` (``gw0``...)
-    gets a folder of its own in the run folder: each worker has its own board and dump disk."""
+    """Set LG_KDUMP_IMAGES, LG_KDUMP_RACK and LG_KDUMP_RUN unless the user set them; returns
+    the scratch folder it made (the caller removes it at the end), if any. An xdist
+    ``worker`` (``gw0``...) gets a folder of its own in the run folder: each worker has its
+    own board and dump disk."""
     os.environ.setdefault("LG_KDUMP_IMAGES", str(cache_dir() / "images"))
+    os.environ.setdefault("LG_KDUMP_RACK", str(cache_dir() / "rack"))  # pytest-kdump rack
     made = None
     if "LG_KDUMP_RUN" not in os.environ:
         made = Path(tempfile.mkdtemp(prefix="pytest-kdump-run-"))

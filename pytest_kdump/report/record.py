@@ -57,9 +57,12 @@ def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
     dump = crashes[-1].dump if crashes else handle.last_dump
     target = getattr(session, "target", None)
     if target is not None:
+        from pytest_kdump.drivers.board import place_of  # labgrid only with a target
+
         env = getattr(target, "env", None)
         record["board"] = {"target": target.name,
-                           "env": Path(env.config_file).name if env else None}
+                           "env": Path(env.config_file).name if env else None,
+                           "place": place_of(target)}
     record["phases"] = [asdict(p) for p in engine.phases]
     armed = dump.armed if dump else (handle.last_armed or engine.last_armed)
     record["armed"] = asdict(armed) if armed else None

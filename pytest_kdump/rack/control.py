@@ -1,0 +1,317 @@
+"""Bring the simulated rack up and down: ``pytest-kdump rack up|down|status``.
+
+``up`` starts, each in a process group of its own and logging into the rack's folder: the
+board host (:mod:`.boardhost`), ``labgrid-coordinator`` on loopback, and ``labgrid-exporter``
+with one resource group per board (a ``RawSerialPort`` on the board's pty, a
+``NetworkPowerPort`` on its outlet); then it makes one place per board with
+``labgrid-client`` and waits until the coordinator lists the boards' resources. ``down``
+stops them in the reverse order (SIGTERM to each group, SIGKILL after a grace time): the
+exporter takes its ser2net with it, the board host its QEMUs. Every wait is bounded; a rack
+that fails to come up is taken down again and the error names the program and its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pytest_kdump.build.image import build_image, current_image
+from pytest_kdump.errors import ConfigError, KdumpError, ToolError
+from pytest_kdump.rack.spec import DEFAULT_PORT, BoardSpec, RackState, make_boards
+from pytest_kdump.transports.disk_image import DiskImageTransport
+
+EXPORTER_NAME = "rack"
+START_TIMEOUT = 30.0  # seconds for each program to be ready
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+CLIENT_TIMEOUT = 30.0  # seconds for one labgrid-client command
+ORDER = ("boardhost", "coordinator", "exporter")  # started in this order, stopped reversed
+
+
+class RackError(KdumpError):
+    """The simulated rack could not be brought up, used or taken down."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        kwargs.setdefault("phase", "rack")
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+def tool(name: str) -> str:
+    """A program's path: labgrid's next to this Python (its venv), else on PATH or sbin."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/sbin/{name}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    advice = ("install labgrid (pip install labgrid)" if name.startswith("labgrid")
+              else f"install {name} (the set-up script does: apt-get install {name})")
+    raise ToolError(f"{name} not found", phase="rack", advice=advice)
+
+
+def client_env(coordinator: str) -> dict[str, str]:
+    """The environment of a labgrid program we start: the coordinator given, no place or
+    token of the caller's shell, and sbin on PATH (the exporter runs ser2net from there)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LG_PLACE", "LG_TOKEN")}
+    env["LG_COORDINATOR"] = coordinator
+    path = env.get("PATH", "/usr/bin:/bin")
+    env["PATH"] = ":".join([str(Path(sys.executable).parent), path, "/usr/sbin", "/sbin"])
+    return env
+
+
+def client(coordinator: str, *args: str, timeout: float = CLIENT_TIMEOUT,
+           check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``labgrid-client -x COORDINATOR ARGS``, bounded; a failure is a RackError with
+    what labgrid-client said."""
+    argv = [tool("labgrid-client"), "-x", coordinator, *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, env=client_env(coordinator))
+    except subprocess.TimeoutExpired:
+        raise RackError(f"labgrid-client {' '.join(args)} did not finish within {timeout:.0f} s",
+                        advice=f"check that the coordinator at {coordinator} runs and answers "
+                               "(pytest-kdump rack status)") from None
+    if check and proc.returncode != 0:
+        said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise RackError(f"labgrid-client {' '.join(args)} failed: "
+                        f"{said[-1] if said else f'exit status {proc.returncode}'}",
+                        advice=f"check the coordinator at {coordinator} "
+                               "(pytest-kdump rack status)")
+    return proc
+
+
+def exporter_yaml(boards: list[BoardSpec], ttys: dict[str, dict], power_url: str) -> str:
+    """labgrid-exporter's resources: per board its pty as a RawSerialPort (the exporter
+    serves it with ser2net, RFC 2217) and its outlet as a NetworkPowerPort. The file is a
+    Jinja2 template for the exporter: nothing here may start with '#' or hold '{{'."""
+    lines = ["## pytest-kdump simulated rack (written by pytest-kdump rack up)"]
+    for b in boards:
+        lines += [f"{b.name}:",
+                  f"  location: 'pytest-kdump simulated rack, outlet {b.index}'",
+                  "  RawSerialPort:",
+                  f"    port: {ttys[b.name]['tty']}",
+                  "    speed: 115200",
+                  "  NetworkPowerPort:",
+                  "    model: rest",
+                  f"    host: '{power_url}'",
+                  f"    index: {b.index}"]
+    return "\n".join(lines) + "\n"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie child is reaped and counts as gone)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _start(name: str, argv: list[str], rack_dir: Path, env: dict[str, str],
+           cwd: Path | None = None) -> int:
+    with open(rack_dir / f"{name}.log", "ab") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=cwd or rack_dir, env=env)
+    return proc.pid
+
+
+def _wait(what: str, ready, pid: int, log: Path, timeout: float = START_TIMEOUT) -> None:
+    """Wait until ``ready()`` is true, failing if process ``pid`` exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if not _alive(pid):
+            raise RackError(f"{what} exited while starting: {_tail(log)}",
+                            advice=f"see {log}")
+        if time.monotonic() > deadline:
+            raise RackError(f"{what} was not ready within {timeout:.0f} s: {_tail(log)}",
+                            advice=f"see {log}")
+        time.sleep(0.2)
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def running(state: RackState) -> dict[str, bool]:
+    """Each program of the rack: whether it still runs."""
+    return {name: _alive(pid) for name, pid in state.pids.items()}
+
+
+def up(rack_dir: Path, boards: int = 2, arch: str = "x86_64",
+       port: int = DEFAULT_PORT, progress=print) -> RackState:
+    """Start a rack of ``boards`` QEMU boards in ``rack_dir``; return its state."""
+    rack_dir.mkdir(parents=True, exist_ok=True)
+    old = RackState.load(rack_dir)
+    if old is not None and any(running(old).values()):
+        raise RackError(f"a rack is already up in {rack_dir} (coordinator {old.coordinator})",
+                        advice="use it, or take it down first: pytest-kdump rack down")
+    specs = make_boards(boards, arch)
+    tools = {n: tool(n) for n in ("labgrid-coordinator", "labgrid-exporter", "ser2net")}
+    if _port_open(port):
+        raise RackError(f"port {port} on 127.0.0.1 is in use: another coordinator?",
+                        advice="take that one down, or give another port: "
+                               "pytest-kdump rack up --port N")
+    image = current_image(arch)
+    if image is None:
+        progress(f"rack: building the {arch} guest image")
+        image = build_image(arch)
+    coordinator = f"127.0.0.1:{port}"
+    state = RackState(dir=rack_dir, coordinator=coordinator, exporter=EXPORTER_NAME,
+                      boards=specs)
+    try:
+        _start_all(state, image, tools, progress)
+    except BaseException:
+        down(rack_dir, state=state)
+        raise
+    return state
+
+
+def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None:
+    rack_dir, env = state.dir, client_env(state.coordinator)
+    config = {"boards": []}
+    for b in state.boards:
+        b.folder(rack_dir).mkdir(exist_ok=True)
+        disk = b.dump_disk(rack_dir)
+        DiskImageTransport(disk).prepare()
+        argv = b.qemu_argv(image.kernel, image.initrd, disk, serial_port="{serial_port}")
+        config["boards"].append({"name": b.name, "index": b.index, "argv": argv,
+                                 "log": str(b.folder(rack_dir) / "qemu.log")})
+    (rack_dir / "boardhost-config.json").write_text(json.dumps(config, indent=2) + "\n")
+    ready_file = rack_dir / "boards.json"
+    ready_file.unlink(missing_ok=True)
+    progress(f"rack: starting {len(state.boards)} boards (QEMU {state.boards[0].arch}, "
+             "serial ptys, power switch)")
+    state.pids["boardhost"] = _start(
+        "boardhost", [sys.executable, "-m", "pytest_kdump.rack.boardhost",
+                      str(rack_dir / "boardhost-config.json")], rack_dir, env)
+    state.save()
+    _wait("the board host", ready_file.is_file, state.pids["boardhost"],
+          rack_dir / "boardhost.log")
+    ready = json.loads(ready_file.read_text())
+    state.power_url = ready["power_url"]
+    progress(f"rack: starting labgrid-coordinator on {state.coordinator}")
+    coord_dir = rack_dir / "coordinator"
+    coord_dir.mkdir(exist_ok=True)
+    state.pids["coordinator"] = _start(
+        "coordinator", [tools["labgrid-coordinator"], "-l", state.coordinator], rack_dir,
+        env, cwd=coord_dir)
+    state.save()
+    port = int(state.coordinator.rsplit(":", 1)[1])
+    _wait("labgrid-coordinator", lambda: _port_open(port), state.pids["coordinator"],
+          rack_dir / "coordinator.log")
+    (rack_dir / "exporter.yaml").write_text(
+        exporter_yaml(state.boards, ready["boards"], state.power_url))
+    progress("rack: starting labgrid-exporter")
+    state.pids["exporter"] = _start(
+        "exporter", [tools["labgrid-exporter"], "-c", state.coordinator, "-n", state.exporter,
+                     "--hostname", "127.0.0.1", str(rack_dir / "exporter.yaml")], rack_dir, env)
+    state.save()
+    wanted = {f"{state.exporter}/{b.name}/NetworkSerialPort" for b in state.boards}
+
+    def exported() -> bool:
+        out = client(state.coordinator, "resources", check=False).stdout
+        return wanted <= set(out.split())
+
+    _wait("labgrid-exporter's resources", exported, state.pids["exporter"],
+          rack_dir / "exporter.log")
+    known = set(client(state.coordinator, "places", check=False).stdout.split())
+    for b in state.boards:
+        if b.name not in known:  # the coordinator keeps places across restarts
+            client(state.coordinator, "-p", b.name, "create")
+            client(state.coordinator, "-p", b.name, "add-match",
+                   f"{state.exporter}/{b.name}/*")
+    state.save()
+    progress(f"rack: up, places {', '.join(state.places)}")
+
+
+def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list[str]:
+    """Stop the rack's programs (exporter, coordinator, board host); return what was
+    stopped. Places stay in the coordinator's folder for the next ``up``."""
+    state = state or RackState.load(rack_dir)
+    if state is None:
+        return []
+    stopped = []
+    for name in reversed(ORDER):
+        pid = state.pids.get(name)
+        if pid is None or not _alive(pid):
+            continue
+        _stop_group(pid)
+        stopped.append(name)
+        progress(f"rack: stopped {name} (pid {pid})")
+    (rack_dir / "rack.json").unlink(missing_ok=True)
+    return stopped
+
+
+def _stop_group(pid: int) -> None:
+    """SIGTERM to process group ``pid``, SIGKILL after :data:`STOP_GRACE` if its leader
+    is still there; the group's other members get the SIGKILL as well."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_GRACE
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + STOP_GRACE
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def status(rack_dir: Path) -> str:
+    """What runs of the rack in ``rack_dir``, and its places."""
+    state = RackState.load(rack_dir)
+    if state is None:
+        return f"no rack in {rack_dir} (pytest-kdump rack up starts one)"
+    lines = [f"rack in {rack_dir}: coordinator {state.coordinator}, power switch "
+             f"{state.power_url}"]
+    for name, alive in running(state).items():
+        lines.append(f"  {name:<12} pid {state.pids[name]:<8} "
+                     f"{'running' if alive else 'NOT RUNNING'}")
+    if running(state).get("coordinator"):
+        try:
+            places = client(state.coordinator, "-v", "places", check=False).stdout
+            lines += ["places:", *("  " + ln for ln in places.strip().splitlines())]
+        except RackError as exc:
+            lines.append(f"places: {exc.message}")
+    lines.append(f"use: LG_KDUMP_RACK={rack_dir} pytest --lg-coordinator {state.coordinator} "
+                 "--kdump-places "
+                 f"{','.join(state.places)} --lg-env labgrid-envs/rack/qemu-{state.boards[0].arch}"
+                 ".yaml")
+    return "\n".join(lines)
+
+
+def check_rack_dir(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{p} is not a folder", advice="give --dir a folder for the rack")
+    return p
