@@ -259,11 +259,13 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
     stopped = []
     for name in reversed(ORDER):
         pid = state.pids.get(name)
-        if pid is None or not _alive(pid):
+        if pid is None:
             continue
-        _stop_group(pid)
-        stopped.append(name)
-        progress(f"rack: stopped {name} (pid {pid})")
+        was_running = _alive(pid)
+        _stop_group(pid)  # also when its leader is gone: the exporter's ser2net may be left
+        if was_running:
+            stopped.append(name)
+            progress(f"rack: stopped {name} (pid {pid})")
     (rack_dir / "rack.json").unlink(missing_ok=True)
     return stopped
 
