@@ -70,11 +70,14 @@ class TestRun:
     error: dict[str, Any] | None = None  # {type, phase, message, advice}
     files: list[str] = field(default_factory=list)  # file names to link, in display order
     warnings: list[str] = field(default_factory=list)
+    place: str | None = None  # the labgrid place of a rack board (record ``board.place``)
 
     @property
     def board(self) -> str:
-        """What the report calls the board: ``env / arch``, or the arch alone."""
-        return f"{self.env} / {self.arch}" if self.env else self.arch
+        """What the report calls the board: ``env / arch``, or the arch alone; a rack board
+        by its place (``bp1 / aarch64``), each place a board of its own."""
+        return f"{self.place or self.env} / {self.arch}" if (self.place or self.env) \
+            else self.arch
 
     def asked_for(self, crash: CrashSeen) -> bool:
         """Whether ``crash`` is this test's own crash gone as asked: caused by its trigger in
@@ -162,7 +165,7 @@ def read_test(path: Path, night: str) -> TestRun:
             kernel_release=(record.get("armed") or {}).get("kernel_release")
             or record.get("crash_kernel_release"),
             error=record.get("error"), files=_files(path.parent),
-            warnings=list(record.get("warnings") or []))
+            warnings=list(record.get("warnings") or []), place=board.get("place"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: kdump.json lacks or mangles a key ({exc!r})",
                           phase="report", advice="the file was edited or truncated: "

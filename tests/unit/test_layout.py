@@ -17,7 +17,7 @@ SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py")
 
 def test_every_subpackage_has_collected_tests(pytestconfig: pytest.Config) -> None:
     assert SUBPACKAGES == ["analysis", "build", "console", "detect", "drivers", "engine",
-                           "report", "savers", "transports", "triggers"]
+                           "rack", "report", "savers", "transports", "triggers"]
     for name in SUBPACKAGES:
         assert list((ROOT / "tests" / "unit" / name).rglob("test_*.py")), name
     # pytest skips folders matching norecursedirs (its default has "build")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from types import SimpleNamespace
 
 import pytest
@@ -72,3 +74,38 @@ def test_no_crash_for_the_boards_architecture_fails_at_session_start(tmp_path, m
     plugin._check_crash_for_board(SimpleNamespace(image=None), x86, "crash")  # a real board
     unknown = CrashTool(argv=("/opt/crash",), version="9.0", source="explicit")
     plugin._check_crash_for_board(board, unknown, "crash")  # given by path: used as it is
+
+
+RACK_ENV = ENV.parent / "rack" / "qemu-x86_64.yaml"
+
+
+def test_places_listed_twice_are_a_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = child_pytest(pytester, "--lg-env", str(RACK_ENV), "--kdump-places", "bp1,bp1")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--kdump-places lists a place twice*"])
+
+
+def test_a_place_with_no_coordinator_stops_the_run_before_any_test(pytester):
+    """labgrid-client itself is asked (a closed port: nothing answers), as on a rack."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = child_pytest(pytester, "--lg-env", str(RACK_ENV), "--kdump-places", "bp1",
+                          "--lg-coordinator", f"127.0.0.1:{port}", timeout=120)
+    assert result.ret == 4, result.stdout.str()
+    result.stderr.fnmatch_lines([
+        f"*cannot acquire place 'bp1' at coordinator 127.0.0.1:{port}*Could not connect*",
+        f"*What to check: check that the coordinator runs at 127.0.0.1:{port}*"])
+
+
+def test_each_worker_names_its_place_for_the_env(pytester, monkeypatch):
+    """$LG_PLACE is set before labgrid reads the env; the xdist controller acquires nothing
+    (no coordinator needed), and a worker that has no place is refused."""
+    monkeypatch.delenv("LG_PLACE", raising=False)
+    config = SimpleNamespace(option=SimpleNamespace(dist="load"))
+    config.getoption = lambda name, default=None: {"--kdump-places": "bp1,bp2"}.get(name)
+    config.getini = lambda name: []
+    assert plugin._take_place(config) is None  # the controller: no workerinput
+    assert os.environ["LG_PLACE"] == "bp1"

@@ -79,6 +79,16 @@ def test_the_record_board_names_the_env(nights_copy: Path) -> None:
     assert (test.env, test.board) == ("qemu-arm64.yaml", "qemu-arm64.yaml / aarch64")
 
 
+def test_a_rack_board_is_named_by_its_place(nights_copy: Path) -> None:
+    """Records of a rack board carry its place: each place is a board of its own."""
+    path = next((nights_copy / "2026-12-06-b" / "arm64").glob("*sysrq/kdump.json"))
+    record = json.loads(path.read_text())
+    record["board"] = {"target": "main", "env": "beagleplay.yaml", "place": "bp2"}
+    path.write_text(json.dumps(record))
+    test = next(t for t in read_night(path.parents[1]).tests if t.folder == path.parent)
+    assert (test.place, test.board) == ("bp2", "bp2 / aarch64")
+
+
 def test_nights_are_labelled_by_folder_and_kept_in_order(tmp_path: Path) -> None:
     nights = read_nights([NIGHT_B, NIGHT_A])
     assert [n.label for n in nights] == ["2026-12-06-b", "2026-12-06-a"]
