@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
-from labgrid.driver import QEMUDriver
+from labgrid.driver import QEMUDriver, SerialDriver
 from labgrid.protocol import ConsoleProtocol, PowerProtocol
 
 from pytest_kdump import reaper
@@ -164,6 +164,8 @@ class LabgridBoard:
         """The console's bytes within ``timeout`` (under the lock; may raise pexpect.TIMEOUT,
         or return b"" when the console closed)."""
         read = getattr(self.console, "_read", None) or self.console.read
+        if isinstance(self.console, SerialDriver):  # size is its minimum: pyserial waits
+            return read(size=1, max_size=4096, timeout=timeout)  # for that many bytes
         return read(size=4096, timeout=timeout)
 
     def write(self, data: bytes) -> None:

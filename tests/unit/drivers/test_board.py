@@ -1,0 +1,44 @@
+"""LabgridBoard over labgrid's real SerialDriver on a pty (the far end is this test)."""
+
+from __future__ import annotations
+
+import os
+import time
+import tty
+
+from labgrid import Target
+from labgrid.driver import SerialDriver
+from labgrid.resource import RawSerialPort
+
+from pytest_kdump.drivers.board import LabgridBoard
+
+
+def test_a_serial_read_returns_what_arrived_without_waiting_for_a_full_chunk() -> None:
+    """pyserial's read(n) waits for n bytes: a prompt of 8 bytes must not wait out the
+    timeout (on a rack, every command's answer waited the capture's 50 ms, and more)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    target = Target("board")
+    RawSerialPort(target, name=None, port=os.ttyname(slave), speed=115200)
+    serial = SerialDriver(target, name=None)
+    target.activate(serial)
+    try:
+        board = LabgridBoard(None, serial)
+        os.write(master, b"kdump# ")
+        started, data = time.monotonic(), b""
+        while len(data) < 7 and time.monotonic() - started < 10:
+            data += board.read(timeout=3.0)
+        elapsed = time.monotonic() - started
+        assert data == b"kdump# "
+        assert elapsed < 1.0, f"the read waited {elapsed:.2f} s for 7 bytes"
+        os.write(master, b"x" * 10000)  # more than a chunk: read in chunks of at most 4096
+        got = b""
+        while len(got) < 10000:
+            chunk = board.read(timeout=3.0)
+            assert 0 < len(chunk) <= 4096
+            got += chunk
+        assert got == b"x" * 10000
+    finally:
+        target.deactivate(serial)
+        os.close(master)
+        os.close(slave)
