@@ -6,6 +6,7 @@ The engine (:mod:`pytest_kdump.engine`) does the work; this module wires it to l
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -262,8 +263,20 @@ def _check_crash_for_board(driver: Any, tool: CrashTool, backend: str) -> None:
                     phase="setup", advice=setup_advice(arch))
 
 
+def artifact_name(nodeid: str) -> str:
+    """A test's artifact folder name: its node id with runs of other characters than
+    letters, digits and ``_.-`` made ``_``. Where that loses more than pytest's own ``/``,
+    ``::`` and ``[]`` (a parameter id with spaces or punctuation), a short hash of the node
+    id follows: ``test_x[a b]`` and ``test_x[a_b]`` get folders of their own."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+    base, _, param = nodeid.partition("[")
+    if re.search(r"[^A-Za-z0-9_.\-/:]", base) or re.search(r"[^A-Za-z0-9_.\-]", param[:-1]):
+        name += "-" + hashlib.sha1(nodeid.encode()).hexdigest()[:8]
+    return name
+
+
 def _folder(session: KdumpSession, item: pytest.Item) -> Path:
-    return session.artifacts_root / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+    return session.artifacts_root / artifact_name(item.nodeid)
 
 
 def _outcome(item: pytest.Item) -> str:

@@ -109,3 +109,21 @@ def test_each_worker_names_its_place_for_the_env(pytester, monkeypatch):
     config.getini = lambda name: []
     assert plugin._take_place(config) is None  # the controller: no workerinput
     assert os.environ["LG_PLACE"] == "bp1"
+
+
+@pytest.mark.parametrize(("nodeid", "name"), [
+    ("examples/test_sysrq_crash.py::test_sysrq_crash",
+     "examples_test_sysrq_crash.py_test_sysrq_crash"),
+    ("t.py::test_throughput[0]", "t.py_test_throughput_0"),
+    ("t.py::test_crash[module-oops]", "t.py_test_crash_module-oops"),
+])
+def test_artifact_folders_keep_plain_node_ids_readable(nodeid: str, name: str) -> None:
+    assert plugin.artifact_name(nodeid) == name
+
+
+def test_node_ids_differing_only_in_punctuation_get_folders_of_their_own() -> None:
+    ids = ["t.py::test_x[a b]", "t.py::test_x[a_b]", "t.py::test_x[a/b]", "t.py::test_x[a:b]",
+           "t.py::test_x[a  b]", "t.py::Test::test_x[a b]"]
+    names = [plugin.artifact_name(i) for i in ids]
+    assert len(set(names)) == len(ids), names
+    assert all(n.startswith("t.py_") and "/" not in n for n in names), names
