@@ -80,9 +80,14 @@ def fix_noreturn_frames(record: CrashRecord, table: FunctionTable) -> bool:
     unwinder does not step back (arm64 before 6.x) print ``next_function+0x0/...``. A return
     address is never at a function's start, so such a frame (other than the first, the
     faulting pc) is replaced by the function before it. The guilty frame and the signature
-    follow. Returns whether anything changed.
+    follow: the console detector skips a frame past a noreturn call (it names no caller), so a
+    renamed frame above the guilty frame it chose, and not a reporting helper, becomes it.
+    Returns whether anything changed.
     """
+    from pytest_kdump.detect.signature import base_name, is_reporting_function
+
     renamed: dict[str, str] = {}
+    renamed_at: list[int] = []
     frames = list(record.frames)
     for i, frame in enumerate(frames):
         if i == 0 or frame.offset != 0 or frame.module is not None:
@@ -90,13 +95,19 @@ def fix_noreturn_frames(record: CrashRecord, table: FunctionTable) -> bool:
         caller = table.function_before(frame.function)
         if caller:
             renamed[frame.function] = caller
+            renamed_at.append(i)
             frames[i] = replace(frame, function=caller, offset=None, size=None)
     if not renamed:
         return False
+    names = [base_name(f.function) for f in record.frames]
     record.frames = frames
     old = record.guilty_frame
-    if old in renamed:
-        record.guilty_frame = renamed[old]
+    new = renamed.get(old) if old else None
+    if new is None and old in names:
+        new = next((frames[i].function for i in renamed_at if i < names.index(old)
+                    and not is_reporting_function(frames[i].function, record.kind)), None)
+    if old and new:
+        record.guilty_frame = new
         if record.signature.endswith(f" in {old}"):
-            record.signature = record.signature[: -len(old)] + renamed[old]
+            record.signature = record.signature[: -len(old)] + new
     return True

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pytest_kdump.detect.signature import location_function
+from pytest_kdump.detect.signature import FUNC, location_function
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ _STACK_PROTECTOR_RE = re.compile(
     r"stack-protector: Kernel stack is corrupted(?: in: ?(?P<where>\S+))?")
 _SHORT_RE = re.compile(r":\s|\sat\s|,\s|\s-\s|\s\(|\s{2,}|\sin process\s")
 _NULL_DEREF = "BUG: kernel NULL pointer dereference"
+_BARE_FUNC_RE = re.compile(FUNC)
 
 
 def _titled(kind: str, title: str) -> Builder:
@@ -172,7 +173,10 @@ def _bug_generic(f: Facts) -> Title:
 
 def _warning(f: Facts) -> Title:
     where = f.groups["where"]
-    header_func = location_function(where.split()[-1]) if where.split() else None
+    # "kernel/x.c:12 func+0x1/0x2 [mod]", symbolised: "... func+0x1/0x2 kernel/x.c:12"
+    header_func = next((fn for tok in where.split() if (fn := location_function(tok))), None)
+    if header_func is None and f.after and f.after[0].split():  # the line wrapped before it
+        header_func = location_function(f.after[0].split()[0])
     location = where.strip()
     text = _warn_text(f.after)
     return Title("warning", "WARNING", f"{location}: {text}" if text else location, header_func)
@@ -189,7 +193,8 @@ def _warning_at(f: Facts) -> Title:
 
 
 def _warning_generic(f: Facts) -> Title:
-    return Title("warning", "WARNING: " + _short(f.groups["where"]), f.message)
+    where = f.groups.get("where") or f.groups["msg"]
+    return Title("warning", "WARNING: " + _short(where), f.message)
 
 
 def _netdev(f: Facts) -> Title:
@@ -207,6 +212,14 @@ def _kasan(f: Facts) -> Title:
 def _kfence(f: Facts) -> Title:
     return Title("kfence", f"KFENCE: {f.groups['type']}", f.headline.removeprefix("BUG: "),
                  location_function(f.groups["where"]))
+
+
+def _kmsan(f: Facts) -> Title:
+    """``BUG: KMSAN: kernel-infoleak in save_xstate_epilog+0x2df/0x510`` (the function may be
+    printed bare, and symbolised reports repeat the line for each inlined caller)."""
+    where = f.groups["where"]
+    func = location_function(where) or (where if _BARE_FUNC_RE.fullmatch(where) else None)
+    return Title("bug", f"KMSAN: {f.groups['type']}", f.headline.removeprefix("BUG: "), func)
 
 
 def _kcsan(f: Facts) -> Title:
@@ -269,15 +282,18 @@ RULES: list[Rule] = [
                                          r"dereference|paging request) at (?P<addr>\S+)"), True,
          _x86_old),
     # arm, arm64, riscv, old powerpc ("... paging request for data at address 0x...")
-    Rule("report", "arm", re.compile(r"Unable to handle kernel (?P<what>.+?) (?:at virtual "
-                                     r"address|for data at address|for instruction fetch|at "
-                                     r"address)\b"), True, _arm),
+    # (MIPS: "CPU 0 Unable to handle kernel paging request at virtual address 0, epc == ...")
+    Rule("report", "arm", re.compile(r"(?:CPU \d+ )?Unable to handle kernel (?P<what>.+?) "
+                                     r"(?:at virtual address|for data at address|for "
+                                     r"instruction fetch|at address)\b"), True, _arm),
     Rule("report", "bug", re.compile(r"kernel BUG at (?P<where>[^!]*)!"), True,
          _titled("bug", "kernel BUG")),
     Rule("report", "kasan", re.compile(r"BUG: KASAN: (?P<type>[\w-]+) in (?P<where>\S+)"), True,
          _kasan),
     Rule("report", "kfence", re.compile(r"BUG: KFENCE: (?P<type>.+?) in (?P<where>\S+)"), True,
          _kfence),
+    Rule("report", "kmsan", re.compile(r"BUG: KMSAN: (?P<type>[\w-]+) in (?P<where>\S+)"), True,
+         _kmsan),
     Rule("report", "kcsan", re.compile(r"BUG: KCSAN: (?P<type>[\w-]+) in (?P<where>.+)"), True,
          _kcsan),
     Rule("report", "ubsan", re.compile(r"UBSAN: (?P<type>.+?) in (?P<where>\S+)"), True, _ubsan),
@@ -302,9 +318,10 @@ RULES: list[Rule] = [
     Rule("report", "warning",
          re.compile(r"WARNING: CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) at "
                     r"(?P<where>.*)"), True, _warning),
+    # (a "[...]" before the file, and the "CPU#..." part wrapped to the next line, seen too)
     Rule("report", "warning-at",
-         re.compile(r"WARNING: (?P<file>\S+:\d+) at (?P<where>\S+), CPU#(?P<cpu>\d+): "
-                    r"(?P<comm>.+)/(?P<pid>\d+)"), True, _warning_at),
+         re.compile(r"WARNING: (?:\[[^\]]*\] )?(?P<file>\S+:\d+) at (?P<where>[^\s,]+),"
+                    r"(?: CPU#(?P<cpu>\d+): (?P<comm>.+)/(?P<pid>\d+))?"), True, _warning_at),
     Rule("report", "warning-at", re.compile(r"WARNING: at (?P<where>\S+ \S+\(\))"), True,
          _warning_at),
     # lockdep before 4.10 ("[ INFO: ... ]") and its INFO: lines; since 4.10 "WARNING: ..."
@@ -315,6 +332,9 @@ RULES: list[Rule] = [
         r"INFO: (?P<msg>possible [\w -]+detected|inconsistent lock state|suspicious RCU usage|"
         r"trying to register non-static key|lockdep is turned off|held lock freed)"), True,
          _lockdep),
+    # lockdep's RCU check, also when the ==== line above it was not kept
+    Rule("report", "lockdep", re.compile(r"WARNING: (?P<msg>suspicious RCU usage)"), True,
+         _warning_generic),
     Rule("report", "netdev-leak",
          re.compile(r"unregister_netdevice: waiting for (?P<dev>\S+) to become free"), True,
          _netdev),
@@ -352,7 +372,10 @@ LOCKDEP_WARNING_RE = re.compile(r"WARNING: .*(?:lock|detected|RCU|dependency|hel
 # Rows whose reports a later "Oops:"/"Internal error:"/"invalid opcode:" line continues.
 BEFORE_OOPS = {"null-deref", "paging-request", "x86-old", "arm", "bug"}
 # Rows whose reports end with a "====" line.
-SEPARATED = {"kasan", "kfence", "kcsan", "ubsan"}
+SEPARATED = {"kasan", "kfence", "kcsan", "kmsan", "ubsan"}
+# Rows whose report may repeat its opening line: the next blocked task of the same check, the
+# lines a symbolised KMSAN report prints for each inlined caller of the bad access.
+REPEATED = {"hung-task", "kmsan"}
 # Rows (by kind) whose reports name the interrupted code in a RIP/pc line inside their trace.
 STALLS = {"soft-lockup", "hard-lockup", "rcu-stall"}
 # Panic strings that only follow another report (syzkaller calls them "corrupted" alone).

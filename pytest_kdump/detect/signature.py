@@ -34,6 +34,8 @@ class SkipRule:
 
 
 _HANG_KINDS = frozenset({"hung-task"})
+_CHECK_KINDS = frozenset({"warning", "bug"})  # reports a WARN_ON()/BUG_ON() raised
+_STALL_KINDS = frozenset({"soft-lockup", "hard-lockup", "rcu-stall"})
 
 SKIP_RULES: tuple[SkipRule, ...] = (
     SkipRule("panic and stack dumping", (
@@ -48,7 +50,8 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "oops_*", "do_debug_exception", "do_undefinstr", "do_el1_*", "el1_*", "el1h_64_*",
         "program_check_exception", "program_check_common*", "do_program_check",
         "handle_exception", "do_trap_break", "do_trap_insn_illegal", "__do_trap*",
-        "__bad_stack", "handle_bad_stack", "_exception*", "do_exception", "handle_exception"),
+        "__bad_stack", "handle_bad_stack", "_exception*", "do_exception", "handle_exception",
+        "do_serror", "el1_error", "el1h_64_error*", "fixup_bug", "exc_virt_*", "exc_real_*"),
              "__warn"),
     SkipRule("page fault handling", (
         "page_fault_oops", "kernelmode_fixup_or_oops", "no_context", "__bad_area*", "bad_area*",
@@ -64,10 +67,11 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "print_address_description*", "print_error_description", "describe_object*",
         "kfence_*", "__kfence_*", "ubsan_*", "__ubsan_*", "kcsan_*", "__kcsan_*", "__tsan_*",
         "__msan_*", "kmsan_*", "check_region_inline", "report_*_error", "end_report",
-        "start_report"), "kasan_report"),
+        "start_report", "instrument_*"), "kasan_report"),
     SkipRule("generic checkers' WARNs and BUGs (refcount, kobject, slab size, might_sleep, "
              "debug objects, list debugging, preemption, DMA API): the caller is guilty", (
         "refcount_warn_saturate", "refcount_*", "__refcount_*", "kobject_*", "kref_put",
+        "device_release", "put_device",
         "__check_object_size", "check_object_size", "check_heap_object", "__check_heap_object",
         "usercopy_abort", "usercopy_warn", "__might_sleep", "___might_sleep", "__might_resched",
         "might_sleep*", "__might_fault", "might_fault", "__schedule_bug", "debug_smp_processor_id",
@@ -82,6 +86,29 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "alloc_debug_processing", "__slab_free", "slab_free*", "kfree", "kmem_cache_free",
         "__kmem_cache_free", "__fortify_*", "fortify_panic", "__stack_chk_fail",
         "lockdep_rcu_suspicious"), "refcount_warn_saturate"),
+    SkipRule("memory allocation and free entry points (not the allocators' internals): a crash "
+             "or bad-page report there is the caller's bad pointer or an earlier corruption", (
+        "kmem_cache_alloc*", "__kmem_cache_alloc*", "kmem_cache_zalloc", "kmalloc",
+        "kmalloc_node*", "kmalloc_trace*", "kmalloc_order*", "kmalloc_large*", "kmalloc_array*",
+        "__kmalloc", "__kmalloc_node*", "__kmalloc_track_caller", "__kmalloc_cache*", "kzalloc",
+        "kzalloc_node", "kcalloc", "krealloc", "__krealloc", "kvmalloc", "kvmalloc_node*",
+        "__kvmalloc_node*", "kvfree", "kfree_sensitive", "kfree_const", "vfree", "__vfree",
+        "vfree_atomic", "vmalloc", "vmalloc_node", "vzalloc", "__vmalloc", "__vmalloc_node*",
+        "vunmap", "__vunmap", "mempool_alloc", "mempool_free", "gen_pool_free*",
+        "gen_pool_alloc*", "free_unref_page*", "free_unref_folio*", "__free_frozen_pages",
+        "free_frozen_pages", "__free_pages*", "free_pages*", "__free_page", "free_the_page",
+        "__folio_put", "put_page", "__put_page"), "kmem_cache_alloc"),
+    SkipRule("core APIs whose WARN or lock checks the caller's use: IRQ free/enable balance, "
+             "runtime PM, static key counts, memremap ranges", (
+        "free_irq", "__free_irq", "enable_irq", "__enable_irq", "disable_irq*", "__disable_irq*",
+        "__pm_runtime_*", "pm_runtime_*", "rpm_resume", "rpm_suspend", "rpm_idle",
+        "static_key_*", "__static_key_*", "static_branch_*", "memremap", "memunmap",
+        "devm_memremap"), "__free_irq"),
+    SkipRule("scheduler invariant checks (rq lock and clock assertions, deadline bandwidth "
+             "accounting, task placement preconditions): their WARNs blame the caller", (
+        "update_rq_clock", "assert_clock_updated", "rq_clock*", "sub_running_bw",
+        "__sub_running_bw", "sub_rq_bw", "__sub_rq_bw", "add_running_bw", "__add_running_bw",
+        "add_rq_bw", "__add_rq_bw", "set_task_cpu"), "sub_running_bw", _CHECK_KINDS),
     SkipRule("printk", ("printk*", "_printk*", "vprintk*", "__printk*"), "_printk"),
     SkipRule("locking primitives and lockdep", (
         "_raw_spin_*", "_raw_read_*", "_raw_write_*", "queued_spin_lock_slowpath",
@@ -93,11 +120,13 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "mark_lock*", "mark_usage", "validate_chain", "check_prev_add*", "check_prevs_add",
         "check_noncircular", "print_circular_bug*", "print_usage_bug", "valid_state",
         "print_bad_irq_dependency", "check_irq_usage", "__lock_release",
-        "print_unlock_imbalance_bug",
+        "print_unlock_imbalance_bug", "print_deadlock_bug", "rt_spin_lock", "rt_spin_unlock",
+        "rt_read_lock", "rt_write_lock",
         "lock_sync", "look_up_lock_class", "assign_lock_key", "__bfs", "check_path*",
         "spin_lock*", "spin_unlock*", "_spin_*", "__raw_spin_*", "arch_spin_*",
         "__local_bh_enable_ip", "local_bh_enable*", "percpu_down_*", "percpu_up_*",
-        "rt_mutex_*", "__rt_mutex*", "rtlock_*", "ww_mutex_*", "__ww_mutex_*"), "_raw_spin_lock"),
+        "rt_mutex_*", "__rt_mutex*", "rtlock_*", "ww_mutex_*", "__ww_mutex_*",
+        "__raw_callee_save_*", "slowpath"), "_raw_spin_lock"),
     SkipRule("sleep and wait primitives (a hung task's trace names where it sleeps)", (
         "__switch_to", "__switch_to_asm", "cpu_switch_to", "__schedule", "schedule",
         "schedule_*", "io_schedule*", "preempt_schedule*",
@@ -124,23 +153,37 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "smp_apic_timer_interrupt", "apic_timer_interrupt", "local_apic_timer_interrupt",
         "timer_interrupt", "__timer_interrupt", "decrementer_common*", "arch_timer_handler_*",
         "handle_percpu_devid_irq", "generic_handle_irq*", "handle_irq*", "__handle_domain_irq",
-        "gic_handle_irq", "el1_interrupt", "el1h_64_irq*", "call_on_irq_stack",
-        "do_interrupt_handler",
+        "gic_handle_irq", "el1_interrupt", "el1h_64_irq*", "el0_irq*", "el1_irq",
+        "call_on_irq_stack", "do_interrupt_handler",
         "riscv_timer_interrupt", "handle_riscv_irq", "riscv_intc_irq", "do_irq",
         "ipi_handler", "do_handle_IPI", "smp_call_function_interrupt", "__do_softirq",
         "handle_softirqs", "run_timer_softirq", "irq_enter*", "handle_IPI", "rcu_core*",
         "sched_clock_tick", "sched_tick", "scheduler_tick", "hrtimer_wakeup"),
              "rcu_sched_clock_irq"),
+    SkipRule("the idle loop (a stalled or locked-up CPU caught idle names no culprit)", (
+        "arch_cpu_idle", "default_idle", "default_idle_call", "do_idle", "cpu_idle_poll",
+        "cpu_startup_entry", "cpuidle_enter*", "call_cpuidle", "secondary_start_kernel",
+        "start_secondary", "rest_init", "arch_call_rest_init", "start_kernel",
+        "__secondary_switched", "__primary_switched", "cpu_idle", "arch_cpu_idle_enter"),
+             "default_idle_call",
+             _STALL_KINDS),
     SkipRule("string and copy helpers (the caller passed the bad pointer)", (
         "memcpy*", "__memcpy*", "memmove", "__memmove", "memset*", "__memset", "memcmp",
         "strlen", "strnlen", "strcpy", "strncpy", "strscpy", "strcmp", "strncmp", "strchr",
         "strrchr", "strstr", "__memcpy_*", "copy_*_user*", "_copy_*_user", "__copy_*_user*",
         "raw_copy_*_user", "copy_user_*", "rep_movs_alternative", "memcpy_*io", "__memcpy_*io"),
              "strlen"),
+    SkipRule("MMIO accessors and cache maintenance (the caller passed the bad address)", (
+        "__raw_read*", "__raw_write*", "readb", "readw", "readl", "readq", "writeb",
+        "writew", "writel", "writeq", "read*_relaxed", "write*_relaxed", "ioread*", "iowrite*",
+        "in_be*", "out_be*", "in_le*", "out_le*",
+        "flush_icache_range", "__flush_icache_range", "flush_dcache_range",
+        "__flush_dcache_area", "dcache_clean_*", "dcache_inval_*", "caches_clean_inval_*",
+        "clean_dcache_area", "flush_coherent_icache", "__flush_dcache_icache"), "__raw_readl"),
     SkipRule("thread, syscall and interrupt entry", (
         "kthread", "ret_from_fork*", "entry_SYSCALL*", "entry_INT80*", "do_syscall_*",
         "do_int80_syscall_32", "do_fast_syscall_32", "ret_fast_syscall", "ret_from_except*",
-        "system_call*", "el0_svc*", "el0t_64_sync*", "invoke_syscall"),
+        "system_call*", "el0_svc*", "el0t_64_sync*", "invoke_syscall", "fast_exception_return"),
              "entry_SYSCALL_64_after_hwframe"),
 )
 """The guilty-frame skip rules: a function a row matches is reporting machinery or a helper,
@@ -207,16 +250,40 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+# Functions that never return: the return address a call to one leaves on the stack may be
+# the first byte of the next function.
+NORETURN = frozenset({"panic", "nmi_panic", "vpanic", "do_exit", "make_task_dead", "die",
+                      "do_group_exit", "kthread_exit", "__stack_chk_fail", "fortify_panic",
+                      "__fortify_panic", "usercopy_abort", "__ubsan_handle_builtin_unreachable",
+                      "cpu_startup_entry", "rest_init", "start_kernel"})
+
+
 def guilty_function(header_func: str | None, rip: ReportFrame | None,
-                    frames: list[ReportFrame], kind: str | None = None) -> str | None:
+                    frames: list[ReportFrame], kind: str | None = None,
+                    caller: ReportFrame | None = None) -> str | None:
     """The first function that is not a reporting helper (:data:`SKIP_RULES`, with the rows of
-    ``kind``): the header's, the faulting location's, then the call trace's reliable frames,
-    then its '?' frames."""
+    ``kind``): the header's, the faulting location's, its ``caller`` (the link register the
+    report prints: arm64 ``lr :``, powerpc ``LR [...]``; when the faulting location is a helper,
+    it names the helper's caller, which the call trace may have lost), then the call trace's
+    reliable frames, then its '?' frames. Two kinds of frames name no caller: a frame at
+    ``+0x0`` right under a noreturn function (``panic``..., or under such a frame) is the
+    return address of a call that ended the function before it (arm64 prints it as the next
+    function's first byte), and a '?' frame at ``+size/size`` (x86 prints return addresses
+    minus one) is the start of the next function, a function pointer on the stack."""
     candidates = [header_func] if header_func else []
     if rip:
         candidates.append(rip.function)
-    candidates += [f.function for f in frames if f.reliable]
-    candidates += [f.function for f in frames if not f.reliable]
+    if caller and (rip is None or base_name(caller.function) != base_name(rip.function)):
+        candidates.append(caller.function)  # no pc line: it held no function (``PC is at 0x0``)
+    after_noreturn: set[int] = set()
+    for i, f in enumerate(frames[1:], 1):
+        if f.offset == 0 and (i - 1 in after_noreturn
+                              or base_name(frames[i - 1].function) in NORETURN):
+            after_noreturn.add(i)
+    candidates += [f.function for i, f in enumerate(frames)
+                   if f.reliable and i not in after_noreturn]
+    candidates += [f.function for i, f in enumerate(frames) if not f.reliable
+                   and i not in after_noreturn and (f.size is None or f.offset != f.size)]
     for name in candidates:
         if not is_reporting_function(name, kind):
             return base_name(name)

@@ -21,6 +21,7 @@ from pytest_kdump.detect.rules import (
     FOLLOW_UP_PANIC_RE,
     LOCKDEP_WARNING_RE,
     MARKERLESS,
+    REPEATED,
     SEP_RE,
     SEPARATED,
     STALLS,
@@ -50,8 +51,16 @@ _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)
                       r"|[ -~])")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # "[   12.345678]" (anywhere: shell output may precede it), an optional caller id "[T123]"
-# / "[    C0]", and an optional syslog level "<4>" in front.
-_PREFIX_RE = re.compile(r"(?:<\d{1,2}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\[\s*[TC]\d+\])? ?")
+# / "[    C0]" (some kernels print a space before it; Unisoc's print "c0" right after the
+# timestamp), and an optional syslog level "<4>" in front.
+_PREFIX_RE = re.compile(
+    r"(?:<\d{1,2}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\s?\[\s*[TC]\d+\]|c\d{1,4}\b)? ?")
+# Lines without kernel timestamp but with another prefix, at the start of a line: a timestamp
+# its author blanked out ("[ ] BUG: ..."), a syslog or journal line ("Oct 09 14:17:46 host
+# kernel: BUG: ...").
+_OTHER_PREFIX_RE = re.compile(r"(?:<\d{1,2}>)?\[\s*\](?:\s?\[\s*[TC]\d+\])? ?|"
+                              r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "
+                              r"\S+ kernel: ")
 _LEVEL_RE = re.compile(r"<\d{1,2}>")
 # Cheap pre-filter: a line without any of these cannot change the detector's state.
 _TRIGGER_RE = re.compile(
@@ -64,21 +73,38 @@ _TRIGGER_RE = re.compile(
 
 _SRC = r"(?:\s+[\w./-]+\.(?:c|h|S|s|rs):\d+(?::\d+)?)"  # "fs/foo.c:123" after a symbolised frame
 _FRAME_RE = re.compile(
-    r"\s*(?:\[<?[0-9a-f]+>?\]\s+)*(?P<unrel>\?\s+)?(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)"
+    r"\s*(?:\[<?[0-9a-f]+>?\]\s+)*(?:[0-9a-f]{8,16}\s+)?(?P<unrel>\?\s+)?(?P<func>" + FUNC + r")"
+    r"\+(?P<off>0x[0-9a-f]+)"
     r"(?:/(?P<size>0x[0-9a-f]+))?(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?" + _SRC + r"?"
     r"(?:\s+\[inline\])?(?:\s+\(unreliable\))?\s*$")
-# syzkaller-style symbolised inline frames: " __dump_stack lib/dump_stack.c:88 [inline]"
-_INLINE_RE = re.compile(r"\s*(?P<func>" + FUNC + r")" + _SRC + r"\s+\[inline\]\s*$")
+# syzkaller-style symbolised inline frames: " __dump_stack lib/dump_stack.c:88 [inline]", and
+# frames symbolised without offset (KMSAN): " instrument_copy_to_user ./include/linux/x.h:121"
+_INLINE_RE = re.compile(r"\s*(?P<func>" + FUNC + r")(?:" + _SRC + r"\s+\[inline\]|"
+                        r"\s+\.?/?[\w.-]+/[\w./-]+\.[ch]:\d+(?::\d+)?)\s*$")
 # arm32: "[<c0123456>] (func+0x10/0x20) from [<c0123457>] (caller+0x..)", "(func) from" (4.x+)
 _ARM_FRAME_RE = re.compile(
     r"\s*\[<[0-9a-f]+>\]\s+\((?P<func>" + FUNC + r")"
     r"(?:\+(?P<off>0x[0-9a-f]+)/(?P<size>0x[0-9a-f]+))?"
     r"(?:\s+\[(?P<mod>[\w-]+)\])?\)\s+from\s+\[<[0-9a-f]+>\]")
+# arm32 since 5.x: " func from caller+0x144/0x190" (the last frame: "... from 0x0")
+_ARM_FROM_RE = re.compile(
+    r"\s*(?P<func>" + FUNC + r") from (?:" + FUNC + r"\+0x[0-9a-f]+/0x[0-9a-f]+"
+    r"(?:\s+\[[\w-]+\])?|0x[0-9a-f]+)\s*$")
 _RIP_RE = re.compile(
     r"\s*(?:RIP: [0-9a-f]{4}:|RIP:? |EIP: (?:[0-9a-f]{4}:)?|EIP is at |I?P: |pc : |PC is at |"
-    r"NIP:? \[[0-9a-f]+\] |epc ?: )(?:\[<[0-9a-f]+>\]\s+)*"
+    r"NIP:? \[[0-9a-f]+\] |epc ?: |pc: [0-9a-f]+: )(?:\[<[0-9a-f]+>\]\s+)*"
     r"(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)(?:/(?P<size>0x[0-9a-f]+))?"
     r"(?:\s+\[(?P<mod>[\w-]+)[^\]]*\])?")
+# The link register: the faulting function's caller when it is a leaf (arm64, arm32, powerpc,
+# powerpc's xmon).
+_LR_RE = re.compile(
+    r"\s*(?:lr : |LR is at |LR \[[0-9a-f]+\] |lr: [0-9a-f]+: )(?:\[<[0-9a-f]+>\]\s+)*"
+    r"(?P<func>" + FUNC + r")\+(?P<off>0x[0-9a-f]+)(?:/(?P<size>0x[0-9a-f]+))?"
+    r"(?:\s+\[(?P<mod>[\w-]+)[^\]]*\])?")
+# x86 exception entries: in a trace with no RIP line, the frame after one is the faulting
+# function (6.x prints the oops' own exception frames with '?').
+_EXC_ENTRY_RE = re.compile(r"asm_exc_\w+|page_fault|async_page_fault|invalid_op|"
+                           r"general_protection")
 _TRACE_AUX_RE = re.compile(
     r"\s*(?:</?[A-Z#][A-Z0-9_]*>\s*$|(?:\?\s+)?0x[0-9a-f]+(?:\s+\(unreliable\))?\s*$|"
     r"(?:\[<?[0-9a-f]+>?\]\s*)+(?:0x[0-9a-f]+\s*)?(?:\(unreliable\))?\s*$|"
@@ -89,6 +115,9 @@ _TRACE_AUX_RE = re.compile(
     r"--- interrupt:|[0-9a-f]{3,16}: (?:[0-9a-f]{8,16}\s*){2,}$|(?:[0-9a-f]{8} ){3,}|"
     r".*\(inlined by\)|\S+ at \S+\.[ch]:\d+)")
 _TRACE_HEAD_RE = re.compile(r"\s*(?:Call [Tt]race|Backtrace|[Ss]tack backtrace):?\s*$")
+# A line that names one code location on the next line ("Preemption disabled at:").
+_WHERE_HEAD_RE = re.compile(
+    r"\s*(?:Preemption|IRQs|irqs|Softirqs|softirqs) (?:disabled|enabled) at:\s*$")
 _CPU_RE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?)"
     r"(?P<kdump> Kdump: loaded)? (?P<taint>(?:Not tainted|Tainted:).*)$")
@@ -112,7 +141,7 @@ class _Line:
 def _frame_match(content: str) -> re.Match[str] | None:
     """A call-trace frame line (x86/arm64/powerpc/riscv, arm32, symbolised inline)."""
     return (_FRAME_RE.match(content) or _ARM_FRAME_RE.match(content)
-            or _INLINE_RE.match(content))
+            or _ARM_FROM_RE.match(content) or _INLINE_RE.match(content))
 
 
 def _is_trace_line(content: str) -> bool:
@@ -144,6 +173,7 @@ class _Report:
         self.grace: list[_Line] = []
         self.grace_count = 0
         self.trace_started = False
+        self.after_where = False  # the previous line was "Preemption disabled at:"
         self.quiet = 0
         self.markerless = hit.kind in MARKERLESS
         # a report whose own trace follows a header line: earlier frames do not end it
@@ -283,6 +313,8 @@ class StreamDetector:
         m = _PREFIX_RE.search(text)
         if m:
             line = _Line(self._lineno, text, text[m.end():], float(m["ts"]))
+        elif m := _OTHER_PREFIX_RE.match(text):
+            line = _Line(self._lineno, text, text[m.end():], None)
         else:
             content = _LEVEL_RE.sub("", text, count=1) if text.startswith("<") else text
             line = _Line(self._lineno, text, content, None)
@@ -372,8 +404,8 @@ class StreamDetector:
             rec.has_oops = True
             rec.add(line, self.max_raw)
         elif role in ("report", "oops"):
-            if rec.kind == hit.kind == "hung-task":
-                rec.add(line, self.max_raw)  # the next blocked task of the same check
+            if rec.kind == hit.kind and rec.kind in REPEATED:
+                rec.add(line, self.max_raw)  # the next blocked task, KMSAN's inlined callers
             else:
                 self._drop_opener(rec)
                 self._finish(rec, "next-report")
@@ -394,11 +426,13 @@ class StreamDetector:
                 self._closing_line(rec, line, hit)
                 return
             rec.add(line, self.max_raw)
+            after_where, rec.after_where = rec.after_where, bool(_WHERE_HEAD_RE.match(line.content))
             if rec.await_head is not None and rec.await_head.match(line.content):
                 rec.await_head = None
             if trace:
                 rec.trace_started = rec.trace_started or (
-                    rec.await_head is None and bool(_frame_match(line.content)))
+                    rec.await_head is None and not after_where
+                    and bool(_frame_match(line.content)))
                 rec.quiet = 0
                 if rec.markerless and line.content.strip() == "</TASK>":
                     self._close(rec, "end-report")
@@ -466,13 +500,17 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
     """Parse the lines of a report into a :class:`CrashRecord`."""
     g = rec.groups
     kind = rec.kind  # the opening rule's
-    lines = [line for line in rec.lines if line.ts is not None or not rec.stamped]
+    # in a timestamped report, a line without timestamp is shell output, unless it is a code
+    # location (powerpc's xmon prints its registers and trace without timestamps)
+    lines = [line for line in rec.lines if line.ts is not None or not rec.stamped
+             or _RIP_RE.match(line.content) or _LR_RE.match(line.content)
+             or _frame_match(line.content)]
     contents = [line.content for line in lines]
     first = next((i for i, line in enumerate(lines) if line.no == rec.header_no), 0)
     # CPU line(s), hardware, modules, RIP before the first call trace
     cpu_line = None
     kdump = False
-    hardware = modules = rip = taint_line = access = None
+    hardware = modules = rip = lr = taint_line = access = None
     seen_trace = False
     for c in contents:
         s = c.strip()
@@ -493,6 +531,8 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
             seen_trace = True
         if rip is None and not seen_trace and (m := _RIP_RE.match(s)):
             rip = _frame(m, True)
+        if lr is None and not seen_trace and (m := _LR_RE.match(s)):
+            lr = _frame(m, True)
     frames = _first_trace(contents[_trace_start(kind, contents):])
     if rip is None and kind in STALLS:  # the interrupted code, after the <IRQ> frames
         rip = next((_frame(m, True) for c in contents if (m := _RIP_RE.match(c))), None)
@@ -522,7 +562,8 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
     # kind, title, message: the opening rule's builder; then the guilty frame
     panic_msg = rec.panic_msg
     t = rec.build(Facts(g, rec.headline, panic_msg, access, contents[first + 1:]))
-    guilty = guilty_function(t.header_func, rip, frames, t.kind) if t.guilty else None
+    guilty = (guilty_function(t.header_func, rip or _fault_in_trace(frames), frames, t.kind, lr)
+              if t.guilty else None)
     signature = normalise(f"{t.title} in {guilty}" if guilty else t.title)
     fatal = panic_msg is not None or end in ("kernel-start", "crashdump-start")
     return CrashRecord(
@@ -545,6 +586,15 @@ def _frame(m: re.Match[str], reliable: bool) -> ReportFrame:
                        size=int(size, 16) if size else None)
 
 
+def _fault_in_trace(frames: list[ReportFrame]) -> ReportFrame | None:
+    """With no RIP line: the frame after an x86 exception entry (``? asm_exc_page_fault``), the
+    function that faulted, if the trace shows one."""
+    for before, frame in zip(frames, frames[1:], strict=False):
+        if _EXC_ENTRY_RE.fullmatch(before.name):
+            return frame
+    return None
+
+
 def _trace_start(kind: str, contents: list[str]) -> int:
     """Where the report's own call trace starts looking (see :data:`.rules.TRACE_FROM`)."""
     if kind not in TRACE_FROM:
@@ -557,10 +607,19 @@ def _trace_start(kind: str, contents: list[str]) -> int:
 
 
 def _first_trace(contents: list[str]) -> list[ReportFrame]:
-    """The frames of the report's first call trace (a "Call Trace:" block or frame lines)."""
+    """The frames of the report's first call trace: from its first "Call Trace:" line if it has
+    one (a frame line before it is a location, e.g. a WARNING line wrapped by a mail client),
+    else its first block of frame lines."""
+    head = next((i for i, c in enumerate(contents) if _TRACE_HEAD_RE.match(c)), None)
+    if head is not None and any(_frame_match(c) for c in contents[head + 1:]):
+        contents = contents[head:]
     frames: list[ReportFrame] = []
     in_block = False
+    previous = ""
     for c in contents:
+        after, previous = previous, c
+        if _WHERE_HEAD_RE.match(after):
+            continue  # "Preemption disabled at:" and its one frame: no call trace
         if _TRACE_HEAD_RE.match(c):
             if frames:
                 break

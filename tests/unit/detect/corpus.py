@@ -9,7 +9,7 @@ headers are labels written when the report was collected, never by the detector:
 - ``EXPECT_KIND: <kind>`` (crash reports): one of :data:`pytest_kdump.detect.KINDS`;
 - ``EXPECT_GUILTY: <function>`` (optional): the culprit a developer named; ``GUILTY_BY:`` how
   it was found (``fix``: the fix changes it, ``subject``: the fix's subject names it,
-  ``reading``: the crash site read off the report, no fix known);
+  ``reading``: the crash site read off a report of a test's deliberate bad access);
 - ``KERNEL: <release>`` (optional): the kernel release the report prints.
 
 :func:`score` runs the detector over the corpus and computes the bench figures.

@@ -142,3 +142,167 @@ def test_mand_mount_warning_is_no_lockdep_report() -> None:
     text = _lines("=" * 54, "WARNING: the mand mount option is being deprecated and",
                   "         will be removed in v5.15!", "=" * 54)
     assert find_crashes(text) == []
+
+
+# The guilty-frame skip rows (pytest_kdump.detect.SKIP_RULES) added for issue 13: one report per
+# row, shaped after the corpus report that showed the row missing (tests/data/corpus/...).
+@pytest.mark.parametrize("text, signature", [
+    # allocation and free entry points (ppc64/null-deref-powerpc-mm-handle-page-table-...)
+    (_lines("BUG: kernel NULL pointer dereference, address: 000000000000001c",
+            "RIP: 0010:kmem_cache_alloc+0xbc/0x5a0", "Call Trace:", " pte_alloc_fn+0x1/0x2",
+            " fault_fn+0x1/0x2"),
+     "BUG: kernel NULL pointer dereference in pte_alloc_fn"),
+    (_lines("kernel BUG at lib/genalloc.c:399!", "Internal error: Oops - BUG: 0 [#1] SMP ARM",
+            "[<803fd0e8>] (gen_pool_free) from [<80426bc8>] (muram_alloc_fn+0xb0/0xc8)",
+            "[<80426bc8>] (muram_alloc_fn) from [<80426c28>] (muram_caller+0x48/0x80)"),
+     "kernel BUG in muram_alloc_fn"),
+    # core APIs checking their caller's use (arm64/warning-mailbox-imx-fix-tx-doorbell-...)
+    (_lines("WARNING: CPU: 2 PID: 157 at kernel/irq/manage.c:1708 __free_irq+0xc0/0x358",
+            "Modules linked in:", "Call trace:", " __free_irq+0xc0/0x358", " free_irq+0x38/0x98",
+            " mu_shutdown+0x90/0xb0", " mbox_free_channel+0x18/0x28"),
+     "WARNING in mu_shutdown"),
+    # scheduler invariant checks (arm64/warning-sched-fair-don-t-balance-task-to-its-...)
+    (_lines("WARNING: CPU: 7 PID: 0 at kernel/sched/core.c:3115 set_task_cpu+0x188/0x240",
+            "Modules linked in:", "pc : set_task_cpu+0x188/0x240", "lr : balance_fn+0x5d0/0xc60",
+            "Call trace:", " set_task_cpu+0x188/0x240", " balance_fn+0x5d0/0xc60"),
+     "WARNING in balance_fn"),
+    # MMIO accessors, and the link register naming their caller (arm64/oops-irqchip-gic-v3-...)
+    (_lines("Internal error: synchronous external abort: 96000210 [#1] SMP",
+            "pc : __raw_readl+0x0/0x8", "lr : init_bases_fn+0x110/0x560", "Call trace:",
+            " __raw_readl+0x0/0x8", " of_init_fn+0x188/0x224"),
+     "Internal error: synchronous external abort in init_bases_fn"),
+    # cache maintenance, powerpc's LR (ppc32/paging-request-powerpc-signal32-fix-oops-...)
+    (_lines("BUG: Unable to handle kernel data access on read at 0x7fc07ec0",
+            "Oops: Kernel access of bad area, sig: 11 [#1]",
+            "NIP [c00111d4] flush_icache_range+0x90/0xb4", "LR [c0005a28] signal_fn+0x1bc/0x1c4",
+            "Call Trace:", "[cadb3e90] [100d0000] 0x100d0000 (unreliable)",
+            "[cadb3ec0] [c0007788] do_notify_resume+0x260/0x314"),
+     "BUG: unable to handle page fault in signal_fn"),
+    # the idle loop, for stalls and lockups (arm64/hard-lockup-coresight-dynamic-replicator-...)
+    (_lines("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 0", "Call trace:",
+            " dump_backtrace+0x0/0x188", " panic+0x168/0x370", " watchdog_timer_fn+0x68/0x290",
+            " el1_irq+0xbc/0x180", " arch_cpu_idle+0x3c/0x5c", " default_idle_call+0x1c/0x38",
+            " do_idle+0x100/0x280", " cpu_startup_entry+0x24/0x28"),
+     "hard lockup"),
+    # extended rows: SError handling, device release checks, exception return, pv spinlocks
+    (_lines("Kernel panic - not syncing: Asynchronous SError Interrupt", "Call trace:",
+            " dump_backtrace+0x0/0x1", " panic+0x1/0x2", " arm64_serror_panic+0x1/0x2",
+            " do_serror+0x1/0x2", " el1_error+0x1/0x2", " read_prepare_fn+0x1/0x2"),
+     "Kernel panic: Asynchronous SError Interrupt in read_prepare_fn"),
+    (_lines("WARNING: CPU: 0 PID: 1 at drivers/base/core.c:2332 device_release+0x1/0x2",
+            "Modules linked in:", "Call Trace:", " kobject_put+0x1/0x2", " put_device+0x1/0x2",
+            " dev_alloc_fn+0x1/0x2"),
+     "WARNING in dev_alloc_fn"),
+    (_lines("Oops: Unrecoverable exception, sig: 6 [#1]",
+            "NIP [c00000000000de44] fast_exception_return+0xf4/0x1b0",
+            "LR [c000000000034728] rt_signal_fn+0x78/0xc50", "Call Trace:",
+            "[c000000f65a17d30] [c000000000023640] do_notify_resume+0x330/0x460"),
+     "Oops in rt_signal_fn"),
+    (_lines("WARNING: CPU: 0 PID: 785 at kernel/locking/qspinlock_paravirt.h:500 "
+            "__pv_queued_spin_unlock_slowpath+0xc0/0xd0", "Modules linked in:", "Call Trace:",
+            " __raw_callee_save___pv_queued_spin_unlock_slowpath+0x11/0x20",
+            " .slowpath+0x9/0xe", " console_alloc_fn+0x25e/0x300"),
+     "WARNING in console_alloc_fn"),
+])
+def test_guilty_skip_rows(text: str, signature: str) -> None:
+    rec = find_crashes(text)[0]
+    assert rec.signature == signature, str(rec)
+
+
+# Report shapes the guilty frame depends on (issue 13), each after a corpus report.
+@pytest.mark.parametrize("text, signature", [
+    # arm32 since 5.x: "func from caller+0x..." (arm64/warning-genirq-generic-chip-fix-...)
+    (_lines("WARNING: CPU: 0 PID: 0 at kernel/locking/lockdep.c:4398 "
+            "lockdep_hardirqs_on_prepare+0x23c/0x280", "Call trace:",
+            " _raw_spin_unlock_irq from map_chip_fn+0x144/0x190",
+            " map_chip_fn from domain_associate_fn+0x68/0x164", " start_kernel from 0x0"),
+     "WARNING in map_chip_fn"),
+    # a timestamp its author blanked out (ppc64/null-deref-powerpc-powernv-ioda-skip-...)
+    ("[ ] BUG: Kernel NULL pointer dereference on write at 0x00000000\n"
+     "[ ] Oops: Kernel access of bad area, sig: 7 [#1]\n"
+     "[ ] NIP [c00000000005eac4] setup_res_fn+0x94/0x1a0\n[ ] Call Trace:\n"
+     "[ ] [c0002000073838e0] [c00000000005eb98] setup_res_fn+0x168/0x1a0 (unreliable)\n",
+     "BUG: kernel NULL pointer dereference in setup_res_fn"),
+    # journal/syslog lines (x86_64/null-deref-drm-nouveau-kms-fix-null-pointer-...)
+    ("Oct 09 14:17:46 host kernel: BUG: kernel NULL pointer dereference, address: 0\n"
+     "Oct 09 14:17:46 host kernel: RIP: 0010:detect_depth_fn+0x71/0xc0 [nouveau]\n"
+     "Oct 09 14:17:46 host kernel: Call Trace:\n"
+     "Oct 09 14:17:46 host kernel:  get_modes_fn+0x1e6/0x240 [nouveau]\n",
+     "BUG: kernel NULL pointer dereference in detect_depth_fn"),
+    # a caller id after a space, "[    9.2] [    T1]" (ppc64/bug-powerpc-papr-scm-fix-...)
+    ("[    0.090246][    T1] kernel BUG at lib/string_helpers.c:980!\n"
+     "[    0.090253][    T1] Oops: Exception in kernel mode, sig: 5 [#1]\n"
+     "[    0.090375][    T1] NIP [c00000000077dad0] fortify_panic+0x28/0x38\n"
+     "[    0.090387][    T1] Call Trace:\n"
+     "[    9.297707] [    T1] [c00800000deb2660] check_events_fn.constprop.0+0x118/0x220 [scm]\n",
+     "kernel BUG in check_events_fn"),
+    # x86 with no RIP line: the frame after the exception entry (x86_64/paging-request-x86-sev-)
+    (_lines("BUG: unable to handle page fault for address: ffffffffba556e70", "Call Trace:",
+            " <TASK>", " ? __die+0x2a/0x35", " ? page_fault_oops+0x10c/0x270",
+            " ? exc_page_fault+0xbd/0x160", " ? asm_exc_page_fault+0x27/0x30",
+            " ? setup_ghcb_fn+0x71/0x100", " init_handling_fn+0x1b9/0x1f0", " </TASK>"),
+     "BUG: unable to handle page fault in setup_ghcb_fn"),
+    # i386 '?' frames at the very end of a function are function pointers, not return
+    # addresses (i386/warning-efi-don-t-attempt-to-map-rci2-config-table-if-it-d)
+    (_lines("WARNING: CPU: 1 PID: 1 at kernel/iomem.c:81 memremap+0x1a3/0x1c0",
+            "Modules linked in:", "Call Trace:", "  ? map_properties+0x473/0x473",
+            "  ? rci2_init_fn+0x2c/0x154", "  ? do_one_initcall+0x49/0x1d4"),
+     "WARNING in rci2_init_fn"),
+    # KMSAN, its line repeated for each inlined caller (x86_64/bug-x86-fpu-signal-...)
+    (_lines("=" * 53, "BUG: KMSAN: kernel-infoleak in instrument_copy_to_user "
+            "./include/linux/instrumented.h:121",
+            "BUG: KMSAN: kernel-infoleak in __copy_to_user ./include/linux/uaccess.h:154",
+            "BUG: KMSAN: kernel-infoleak in epilog_fn+0x2df/0x510 arch/x86/kernel/signal.c:127",
+            " instrument_copy_to_user ./include/linux/instrumented.h:121",
+            " __copy_to_user ./include/linux/uaccess.h:154",
+            " epilog_fn+0x2df/0x510 arch/x86/kernel/fpu/signal.c:127", "=" * 53),
+     "KMSAN: kernel-infoleak in epilog_fn"),
+    # "Preemption disabled at:" names one location, not the call trace
+    # (x86_64/bug-clocksource-use-get-random-bytes-in-clocksource-ve)
+    (_lines("BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580",
+            "Preemption disabled at:", "[<ffffffff88c1fe56>] disabler_fn+0x66/0x330",
+            "CPU: 33 PID: 2012 Comm: kwatchdog Not tainted 5.14.0 #1", "Call Trace:",
+            " __might_resched+0xf4/0x12f", " mutex_lock+0x4c/0x100", " sleeper_fn+0xab/0x1a0",
+            " disabler_fn+0x6b/0x330"),
+     "BUG: sleeping function called from invalid context in sleeper_fn"),
+    # arm64: a frame at +0x0 under panic() is the end of the function before it, no caller
+    # (arm64/panic-arm64-bti-require-clang-10-0-1-for-in-kernel-bti-s)
+    (_lines("Kernel panic - not syncing: bad mode", "Call trace:", " dump_backtrace+0x0/0x1d4",
+            " panic+0x16c/0x35c", " bad_el0_sync+0x0/0x58", " el1_sync_handler+0xb4/0xe0",
+            " el1_sync+0x7c/0x100", " ioctl_fn+0x74/0x98"),
+     "Kernel panic: bad mode in ioctl_fn"),
+    # a call through a NULL pointer: no function at the pc, the link register names the caller
+    # (arm32/null-deref-genirq-irqdomain-check-pointer-in-irq-domain-alloc)
+    (_lines("Unable to handle kernel NULL pointer dereference at virtual address 00000000",
+            "Internal error: Oops: 80000005 [#1] SMP THUMB2", "PC is at 0x0",
+            "LR is at domain_alloc_fn+0x11f/0x140", "[<c06c23ff>] (domain_alloc_fn)",
+            "[<c0462a89>] (__irq_domain_alloc_irqs)"),
+     "BUG: kernel NULL pointer dereference in domain_alloc_fn"),
+    # a WARNING line wrapped before its function (ppc32/warning-powerpc-powernv-smp-fix-...)
+    (_lines("WARNING: CPU: 1 PID: 0 at arch/powerpc/platforms/powernv/smp.c:160",
+            "kill_self_fn+0x5c/0x330", "Call Trace:", " cpu_die+0x48/0x64",
+            " arch_cpu_idle_dead+0x30/0x50"),
+     "WARNING in kill_self_fn"),
+    # Unisoc's "c0" after the timestamp (arm64/null-deref-add-chan-cl-check-in-mbox-chan-...)
+    ("[    9.852090]c0  Unable to handle kernel NULL pointer dereference at virtual address 20\n"
+     "[    9.954651]c0  pc : received_data_fn+0x1c/0x88\n",
+     "BUG: kernel NULL pointer dereference in received_data_fn"),
+    # MIPS (arm64/paging-request-net-phy-bcm63xx-fix-oops-due-to-missing-driver-nam)
+    (_lines("CPU 0 Unable to handle kernel paging request at virtual address 00000000, epc == "
+            "804dd50c, ra == 804dd4f0", "Oops[#1]:"),
+     "Unable to handle kernel paging request"),
+    # lockdep's RCU check whose ==== line was not kept (ppc64/warning-powerpc-powernv-pci-fix-...)
+    (_lines("WARNING: suspicious RCU usage", "5.7.0-rc4 #1 Not tainted", "-" * 29,
+            "arch/powerpc/x.c:355 RCU-list traversed in non-reader section!!", "stack backtrace:",
+            "Call Trace:", " dump_stack+0x1/0x2", " lockdep_rcu_suspicious+0x1/0x2",
+            " tce_fn+0x1/0x2", "done"),
+     "WARNING: suspicious RCU usage in tce_fn"),
+    # 6.16+ WARNING line with "[...]" and the CPU part wrapped
+    # (ppc64/warning-powerpc-fix-kuap-warnings-on-lazy-full-preemption)
+    (_lines("WARNING: [] arch/powerpc/mm/fault.c:231 at bad_fault_fn.constprop.0+0x1a8/0x2c8,",
+            "CPU#9: stress-ng-vm-rw/5477", "Modules linked in:"),
+     "WARNING in bad_fault_fn"),
+])
+def test_guilty_report_shapes(text: str, signature: str) -> None:
+    rec = find_crashes(text)[0]
+    assert rec.signature == signature, str(rec)
