@@ -85,7 +85,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="labgrid places to run on, one per xdist worker (gw0 takes the "
                          "first); each is acquired for the run and released after, and the "
                          "env's RemotePlace gets it as $LG_PLACE (default: ini kdump_places)")
+    group.addoption("--kdump-full-boots", action="store_true", default=None,
+                    help="boot the QEMU guest in full at every power-on instead of restoring "
+                         "the armed board saved after the first boot (fast mode, the default "
+                         "where KdumpDriver's snapshot applies; default: ini kdump_full_boots)")
     parser.addini("kdump_backend", "analysis backend (see --kdump-backend)", default="crash")
+    parser.addini("kdump_full_boots", "boot in full at every power-on (see --kdump-full-boots)",
+                  type="bool", default=False)
     parser.addini("kdump_places", "labgrid places, one per xdist worker (see --kdump-places)",
                   type="args", default=[])
     parser.addini("kdump_baseline", "crash signature baseline (see --kdump-baseline)",
@@ -244,6 +250,8 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
         pytest.fail(str(exc), pytrace=False)
     except (NoDriverFoundError, BindingError, InvalidConfigError) as exc:  # labgrid's own
         pytest.fail(f"labgrid environment: {exc}", pytrace=False)
+    if config.getoption("--kdump-full-boots") or config.getini("kdump_full_boots"):
+        session.engine.snapshot = None
     config.stash[_SESSION] = session
     yield session
     del config.stash[_SESSION]

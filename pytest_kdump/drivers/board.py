@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import select
+import shlex
 import subprocess
 import threading
 import time
@@ -42,7 +43,8 @@ CONSOLE_INTERNALS = ("_read", "_write")
 #   _socket        the listening serial socket (labgrid accepts on it without a timeout)
 #   status         1 while labgrid takes QEMU as running (reset to 0 when it exited)
 #   qmp            the QMP monitor (labgrid's monitor_command is a @step: not from a thread)
-QEMU_INTERNALS = ("_child", "_clientsocket", "_socket", "status", "qmp")
+#   _cmd           QEMU's command line (one power-on adds -incoming defer to restore a state)
+QEMU_INTERNALS = ("_child", "_clientsocket", "_socket", "status", "qmp", "_cmd")
 
 WEDGED_ADVICE = (
     "QEMU stopped answering its QMP monitor: check whether its process was stopped (SIGSTOP, "
@@ -372,6 +374,58 @@ class QemuBoard(LabgridBoard):
                              advice="check that this QEMU machine supports the command "
                                     "(QMP's error above)") from exc
         return answer["return"]
+
+    def save_state(self, path: Path, timeout: float) -> None:
+        """Save the running guest's state (RAM and devices, not disks) to ``path``: QEMU's
+        migration to a file, written as ``.<name>.partial`` and renamed when complete. The
+        guest pauses while the last pages are copied and runs on afterwards."""
+        partial = path.with_name(f".{path.name}.partial")
+        partial.unlink(missing_ok=True)
+        deadline = time.monotonic() + timeout
+        self._monitor("migrate", timeout, {"uri": f"exec:cat > {shlex.quote(str(partial))}"})
+        try:
+            while True:
+                info = self._monitor("query-migrate", max(1.0, deadline - time.monotonic()))
+                status = info.get("status")
+                if status == "completed":
+                    break
+                if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                    raise CycleError(f"QEMU could not save the guest's state to {path}: "
+                                     f"migration {status}"
+                                     + (f" ({info['error-desc']})" if "error-desc" in info
+                                        else f" after {timeout:g} s"),
+                                     advice="check the free space where the dump disk is")
+                time.sleep(0.05)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+            self._monitor("cont", self.monitor_timeout)  # the source pauses at the end
+
+    def power_on_restored(self, path: Path, timeout: float) -> None:
+        """Power on into the guest state saved by :meth:`save_state`, instead of booting:
+        QEMU starts with ``-incoming defer`` and reads ``path``; the guest runs when it is
+        loaded (labgrid's ``cont`` at power-on only marks it to run)."""
+        cmd = self.qemu._cmd
+        self.qemu._cmd = [*cmd, "-incoming", "defer"]
+        try:
+            self.power_on()
+        finally:
+            self.qemu._cmd = cmd
+        deadline = time.monotonic() + timeout
+        self._monitor("migrate-incoming", timeout,
+                      {"uri": f"exec:cat {shlex.quote(str(path))}"})
+        while True:
+            status = self._monitor("query-status",
+                                   max(1.0, deadline - time.monotonic())).get("status")
+            if status == "running":
+                return
+            if status != "inmigrate" or time.monotonic() > deadline:
+                raise CycleError(f"QEMU could not restore the guest's state from {path}: "
+                                 f"it is {status!r}" + ("" if status != "inmigrate"
+                                                         else f" after {timeout:g} s"),
+                                 advice="a state saved by another QEMU or image cannot be "
+                                        "loaded; pytest-kdump boots instead and saves anew")
+            time.sleep(0.02)
 
     def describe_death(self) -> str:
         child = self.qemu._child

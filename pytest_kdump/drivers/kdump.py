@@ -24,6 +24,9 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
       netcat_listen: 127.0.0.1          # netcat: where this host listens (0.0.0.0: a board)
       netcat_host: 10.0.2.2             # netcat: this host's address as the board sees it
       netcat_port: 0                    # netcat: 0 picks a free port, kept for the session
+      snapshot: true                    # QEMU busybox guest: boot once, save the armed
+                                        # board, restore it at every later power-on (fast
+                                        # mode; pytest --kdump-full-boots turns it off)
       arm: null                         # load the crash kernel the seed's way (else the
                                         # board's kdump service does): {kernel: PATH,
                                         # initrd: PATH, append: ARGS}
@@ -126,6 +129,7 @@ class KdumpDriver(Driver):
     netcat_host = attr.ib(default="10.0.2.2", validator=attr.validators.instance_of(str))
     netcat_port = attr.ib(default=0, validator=attr.validators.instance_of(int))
     arm = attr.ib(default=None, validator=_check_arm)
+    snapshot = attr.ib(default=True, validator=attr.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -215,8 +219,24 @@ class KdumpDriver(Driver):
             engine.copier = LabgridFileTransfer(self._file_transfer)
         if self.arm is not None:
             engine.arming = Arming(**self.arm)
+        engine.snapshot = self._snapshot_path()
         self._engine = engine
         return engine
+
+    def _snapshot_path(self) -> Path | None:
+        """Fast mode's saved board, where it is safe: a QEMU guest whose root file system is
+        its initramfs and whose dump disk only the crash kernel mounts (guest-init saver,
+        disk-image transport), so that the disk needs no saving with the RAM. A state left
+        by an earlier session (another image, other arguments) is removed."""
+        safe = (self.snapshot and isinstance(self.console.board, QemuBoard)
+                and self.chosen_saver() is savers.by_name("guest-init")
+                and self.transport == "disk-image" and self.dump_disk
+                and self.arm is None and not self.ssh_netdev)
+        if not safe:
+            return None
+        path = Path(self.dump_disk).with_name("armed-board.qemu-state")
+        path.unlink(missing_ok=True)
+        return path
 
     def chosen_saver(self) -> savers.Saver:
         """The saver named by ``saver`` (or by its old name, ``recognizer``)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -103,6 +104,7 @@ class Arming:
 
 
 ARMED_FILE = "/run/pytest-kdump-armed"
+SNAPSHOT_TIMEOUT = 60.0  # seconds to save or restore the armed board's state (fast mode)
 
 
 class CycleEngine:
@@ -159,6 +161,9 @@ class CycleEngine:
         self._armed: ArmedState | None = None  # valid until the next crash or power-on
         self.last_armed: ArmedState | None = None
         self.arming: Arming | None = None  # set: the engine loads the crash kernel itself
+        # QEMU's fast mode: the armed board's state, saved after the first boot; every later
+        # power-on restores it instead of booting (None: full boots)
+        self.snapshot: Path | None = None
 
     # -- the board's state -------------------------------------------------------------------
     @property
@@ -310,7 +315,8 @@ class CycleEngine:
         return self.spawn.expect(patterns, timeout=timeout)
 
     # -- power and shell -------------------------------------------------------------------
-    def power_on(self) -> None:
+    def power_on(self, restore: Callable[[], None] | None = None) -> None:
+        """Switch the board on (``restore``: the board's own way on into a saved state)."""
         self._armed = None
         self._keep(self.detector.flush())  # what the last boot left open
         self.detector.reset()
@@ -318,7 +324,7 @@ class CycleEngine:
         self._went_down = None
         self.spawn.drain()
         self.spawn.reset_eof()
-        self.board.power_on()
+        (restore or self.board.power_on)()
         self.capture.resume()
         self._state = BoardState.BOOTING
 
@@ -354,19 +360,24 @@ class CycleEngine:
             except KdumpError as exc:  # e.g. the console reader failed
                 self._annotate(exc, "shell")
                 raise
+        off = self.state is BoardState.OFF or not self.board.alive()
+        if off and self.power_control and self._restore():
+            return
         with self.phase("boot", self.timeouts.boot):
-            if (self.state is BoardState.OFF or not self.board.alive()
-                    or not self.power_control):  # the last raises: it says what to do
+            if off or not self.power_control:  # the last raises: it says what to do
                 self.power_on()
             self._expect([detect.KERNEL_BANNER_RE], self.timeouts.boot)
         with self.phase("shell", self.timeouts.shell):
             self.commands.wait_ready(self.timeouts.shell)
         self._state = BoardState.SHELL
         self._arm_if_needed()  # before anything else can crash this boot
+        self._save_snapshot()
 
     def recover(self) -> None:
         """Bring the board back to a shell after a dump: wait for its reboot, or power it on
         if the crash kernel powered it off."""
+        if not self.board.alive() and self._restore():
+            return
         with self.phase("recover", self.timeouts.recover):
             if not self.board.alive():
                 self.power_on()
@@ -374,6 +385,54 @@ class CycleEngine:
             self.commands.wait_ready(self.timeouts.recover)
         self._state = BoardState.SHELL
         self._arm_if_needed()
+
+    # -- fast mode: the armed board saved once, restored at each power-on --------------------
+    def _save_snapshot(self) -> None:
+        """Save the board's state once it is at an armed shell (fast mode, first boot)."""
+        save = getattr(self.board, "save_state", None)
+        if self.snapshot is None or save is None or self.snapshot.is_file():
+            return
+        if self.run("cat /sys/kernel/kexec_crash_loaded", self.timeouts.armed).strip() != "1":
+            return  # an unarmed board is not worth coming back to
+        try:
+            with self.phase("snapshot", SNAPSHOT_TIMEOUT):
+                save(self.snapshot, SNAPSHOT_TIMEOUT)
+        except KdumpError as exc:
+            self._fast_mode_off(f"saving the armed board failed ({exc.message})")
+
+    def _restore(self) -> bool:
+        """Power on into the saved armed board (fast mode): no boot, the same state every
+        time; the clock is set to the host's and the random pool reseeded. False (and full
+        boots from now on) if there is no saved board or it cannot be restored."""
+        restore = getattr(self.board, "power_on_restored", None)
+        if self.snapshot is None or restore is None or not self.snapshot.is_file():
+            return False
+        try:
+            with self.phase("restore", self.timeouts.recover):
+                if self.board.alive():
+                    self.power_off()
+                self.power_on(restore=lambda: restore(self.snapshot, SNAPSHOT_TIMEOUT))
+                self.spawn.sendline("")  # the prompt was printed before the state was saved
+                self.commands.wait_ready(self.timeouts.recover)
+                self._state = BoardState.SHELL
+                uptime = self.run(f"date -s @{int(time.time())} >/dev/null && "
+                                  f"echo {secrets.token_hex(32)} > /dev/urandom && "
+                                  "cut -d' ' -f1 /proc/uptime", self.timeouts.armed)
+                # the kernel's clock, as its messages would have shown it on a boot: text
+                # without a timestamp is then told from the kernel's own (see _is_output)
+                self._last_ts = float(uptime.strip())
+        except KdumpError as exc:
+            self._fast_mode_off(f"restoring the saved armed board failed ({exc.message})")
+            self.power_off()
+            return False
+        self._arm_if_needed()
+        return True
+
+    def _fast_mode_off(self, why: str) -> None:
+        self.warnings.append(f"fast mode off: {why}; the board boots in full from now on")
+        if self.snapshot is not None:
+            self.snapshot.unlink(missing_ok=True)
+        self.snapshot = None
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash

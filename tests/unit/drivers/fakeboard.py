@@ -95,6 +95,8 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         self.lines: list[str] = []  # every line typed at the shell
         self.boots = 0
         self.armings: list[str] = []  # the arguments of each 'kexec -p' (the engine's arm)
+        self.restores = 0
+        self.reseeds: list[tuple[int, str]] = []  # fast mode: (clock set, random bytes mixed)
         self.mode = "shell" if self.running else "off"
 
     # -- labgrid -------------------------------------------------------------------------
@@ -167,6 +169,19 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
             self._line = b""
             self.mode = "off"
 
+    # QEMU's fast mode, the fake's way: its state as a dict, restored without a boot
+    def saved_state(self) -> dict:
+        with self._cond:
+            return {"files": dict(self.files), "kdump_loaded": self.kdump_loaded,
+                    "sysctls": dict(self.sysctls)}
+
+    def restore_state(self, state: dict) -> None:
+        with self._cond:
+            self.files, self.sysctls = dict(state["files"]), dict(state["sysctls"])
+            self.kdump_loaded = state["kdump_loaded"]
+            self.restores += 1
+            self.mode = "shell"  # at the prompt printed before the state was saved
+
     def _crash(self) -> None:
         self.mode = "crashed"
         self._out(PANIC)
@@ -234,6 +249,12 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
         if m := re.fullmatch(r"echo (\d) > /proc/sys/kernel/printk", cmd):
             self.printk = f"{m[1]} {self.printk.split(' ', 1)[1]}"
             return "", 0
+        if m := re.fullmatch(r"date -s @(\d+) >/dev/null && echo ([0-9a-f]{64}) > "
+                             r"/dev/urandom && cut -d' ' -f1 /proc/uptime", cmd):
+            self.reseeds.append((int(m[1]), m[2]))  # the engine after restoring a state
+            return "12.34", 0
+        if cmd == "cat /sys/kernel/kexec_crash_loaded":
+            return str(int(self.kdump_loaded)), 0
         if cmd == CRASH:
             self._crash()
             return None
