@@ -39,8 +39,15 @@ def qemu() -> QEMUDriver:
 
 
 def test_qemu_driver_has_what_qemuboard_reads(qemu: QEMUDriver) -> None:
-    for name in set(QEMU_INTERNALS) - {"qmp"}:  # qmp is only set by on()
+    for name in set(QEMU_INTERNALS) - {"qmp", "_cmd"}:  # set by on() and on_activate()
         assert hasattr(qemu, name), f"labgrid's QEMUDriver has no {name} any more"
+    # fast mode: on() starts QEMU with the command line on_activate() made, stopped (-S),
+    # and sends cont (which only marks a guest waiting for its -incoming state to run)
+    activate = inspect.getsource(QEMUDriver.on_activate)
+    assert "self._cmd = self.get_qemu_base_args()" in activate
+    assert 'self._cmd.append("-S")' in activate
+    assert "subprocess.Popen(\n            self._cmd," in inspect.getsource(QEMUDriver.on)
+    assert 'self.monitor_command("cont")' in inspect.getsource(QEMUDriver.on)
     assert (qemu._child, qemu._socket, qemu._clientsocket, qemu.status) == (None, None, None, 0)
     # what they mean: on() starts _child, accepts _clientsocket on _socket, sets status
     on = inspect.getsource(QEMUDriver.on)
