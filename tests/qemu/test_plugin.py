@@ -31,7 +31,8 @@ def test_failing_crash_test_keeps_artifacts_and_reports_phase(pytester, monkeypa
     record = json.loads((folder / "kdump.json").read_text())
     assert record["outcome"] == "failed"
     assert record["error"]["phase"] == "trigger"
-    assert [p["name"] for p in record["phases"]] == ["boot", "shell", "armed", "trigger"]
+    assert [p["name"] for p in record["phases"]] == ["boot", "shell", "snapshot", "armed",
+                                                    "trigger"]
     assert record["phases"][-1]["ok"] is False
     assert record["armed"]["loaded"] is True
     assert "TRIGGER-RETURNED-0" in (folder / "console.log").read_text()
