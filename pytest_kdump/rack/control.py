@@ -273,20 +273,14 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
 def _stop_group(pid: int) -> None:
     """SIGTERM to process group ``pid``, SIGKILL after :data:`STOP_GRACE` if its leader
     is still there; the group's other members get the SIGKILL as well."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_GRACE
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + STOP_GRACE
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return  # nobody left in the group
+        deadline = time.monotonic() + STOP_GRACE
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def status(rack_dir: Path) -> str:
