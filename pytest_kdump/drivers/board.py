@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 # read()/write() are logged @steps, and labgrid's step stack is not thread-safe: the capture
 # thread reads through _read, and writes go through _write outside the step log.
 CONSOLE_INTERNALS = ("_read", "_write")
+# SerialDriver's pyserial port, read directly (see LabgridBoard._serial_read)
+SERIAL_INTERNALS = ("serial",)
 
 # QEMUDriver state that QemuBoard reads and resets (no public API: QEMU exiting by itself,
 # e.g. after the crash kernel powers off, is not something labgrid expects):
@@ -165,10 +167,23 @@ class LabgridBoard:
     def _receive(self, timeout: float) -> bytes:
         """The console's bytes within ``timeout`` (under the lock; may raise pexpect.TIMEOUT,
         or return b"" when the console closed)."""
+        if isinstance(self.console, SerialDriver):
+            return self._serial_read(timeout)
         read = getattr(self.console, "_read", None) or self.console.read
-        if isinstance(self.console, SerialDriver):  # size is its minimum: pyserial waits
-            return read(size=1, max_size=4096, timeout=timeout)  # for that many bytes
         return read(size=4096, timeout=timeout)
+
+    def _serial_read(self, timeout: float) -> bytes:
+        """What arrived on a SerialDriver's port, up to 4096 bytes, read from its pyserial
+        port: labgrid's _read sets the port's timeout on every call, and pyserial then
+        reconfigures the port (over RFC 2217 a negotiation of at least 50 ms per read); it
+        also waits for ``size`` bytes, not for the first ones."""
+        port = self.console.serial
+        if port.timeout != timeout:
+            port.timeout = timeout
+        data = port.read(min(max(1, port.in_waiting), 4096))
+        if not data:
+            raise pexpect.TIMEOUT(f"Timeout of {timeout:.2f} seconds exceeded")
+        return data
 
     def write(self, data: bytes) -> None:
         if not self.alive():

@@ -38,6 +38,15 @@ def test_a_serial_read_returns_what_arrived_without_waiting_for_a_full_chunk() -
             assert 0 < len(chunk) <= 4096
             got += chunk
         assert got == b"x" * 10000
+        # the port is configured once for the reader's timeout, not at every read (pyserial
+        # reconfigures on each timeout set: over RFC 2217 that is >= 50 ms per read)
+        reconfigured = []
+        original = serial.serial._reconfigure_port
+        serial.serial._reconfigure_port = lambda *a: (reconfigured.append(1), original(*a))
+        for _ in range(20):
+            os.write(master, b"y")
+            assert board.read(timeout=3.0) == b"y"
+        assert reconfigured == []
     finally:
         target.deactivate(serial)
         os.close(master)

@@ -23,6 +23,7 @@ from pytest_kdump.console.capture import SourceGone
 from pytest_kdump.drivers.board import (
     CONSOLE_INTERNALS,
     QEMU_INTERNALS,
+    SERIAL_INTERNALS,
     LabgridBoard,
     QemuBoard,
     make_board,
@@ -70,6 +71,16 @@ def test_console_drivers_have_unlogged_io() -> None:
             assert callable(getattr(cls, name, None)), f"{cls.__name__} has no {name}"
     assert "self._read(" in inspect.getsource(ConsoleExpectMixin.read)
     assert "self._write(" in inspect.getsource(ConsoleExpectMixin.write)
+
+
+def test_serial_driver_keeps_its_pyserial_port_in_serial() -> None:
+    """LabgridBoard reads SerialDriver's port itself (SERIAL_INTERNALS): labgrid makes it in
+    __attrs_post_init__, a pyserial Serial (rfc2217's for a NetworkSerialPort)."""
+    init = inspect.getsource(SerialDriver.__attrs_post_init__)
+    for name in SERIAL_INTERNALS:
+        assert f"self.{name} = serial.Serial()" in init
+    assert "self.serial = serial.rfc2217.Serial()" in init
+    assert "self.serial.timeout = timeout" in inspect.getsource(SerialDriver._read)
 
 
 def test_qemuboard_on_a_qemu_driver(qemu: QEMUDriver) -> None:
