@@ -165,8 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     rack.add_argument("action", choices=["up", "down", "status"])
     rack.add_argument("--boards", type=int, default=2, metavar="N",
                       help="up: how many boards (default 2)")
-    rack.add_argument("--arch", default="x86_64", type=_arch_name, choices=sorted(ARCHES),
-                      help="up: the boards' guest (default x86_64)")
+    rack.add_argument("--arch", default="x86_64", type=_arch_name,
+                      choices=rack_spec.RACK_ARCHES,
+                      help="up: the boards' guest (x86_64, the default, for now)")
     rack.add_argument("--port", type=int, default=rack_spec.DEFAULT_PORT,
                       help=f"up: the coordinator's port on 127.0.0.1 "
                            f"(default {rack_spec.DEFAULT_PORT})")

@@ -44,6 +44,7 @@ _RUN_DIR = pytest.StashKey["Path | None"]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
 _BASELINE = pytest.StashKey["Baseline | None"]()
 _PLACE = pytest.StashKey["tuple[str, str] | None"]()  # (place, coordinator) this run holds
+_PLACE_BOOK = pytest.StashKey["rack_places.PlaceBook"]()  # xdist controller: who has which
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -134,36 +135,61 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def _take_place(config: pytest.Config) -> tuple[str, str] | None:
-    """Acquire this worker's place and name it in $LG_PLACE, before labgrid reads the env
-    YAML. The xdist controller acquires none (its workers do) but sets $LG_PLACE too: labgrid
-    loads the env there as well."""
+    """Acquire this process's place and name it in $LG_PLACE, before labgrid reads the env
+    YAML. Under xdist the controller hands each worker a free place (pytest_configure_node)
+    and acquires none itself, but sets $LG_PLACE too: labgrid loads the env there as well."""
     places = _places(config)
     if not places:
         return None
-    place = rack_places.place_for(places, _worker(config))
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "kdump_place" in workerinput:
+        place = workerinput["kdump_place"]
+        if place is None:
+            raise rack_places.no_free_place(places, _worker(config))
+    else:
+        place = places[0]
     os.environ["LG_PLACE"] = place
     if _is_xdist_controller(config):
+        workers = getattr(config.option, "numprocesses", None)
+        if isinstance(workers, int) and workers > len(places):
+            raise rack_places.no_free_place(places, f"gw{len(places)}")
+        config.stash[_PLACE_BOOK] = rack_places.PlaceBook(places)
         return None
     coordinator = rack_places.coordinator_address(config.getoption("lg_coordinator", None))
     rack_places.acquire(place, coordinator)
+    if workerinput is not None and "kdump_place_marks" in workerinput:
+        rack_places.mark_held(Path(workerinput["kdump_place_marks"]), place)
     return place, coordinator
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: a free place for each worker starting (a replacement worker gets
+    the place of the one that died)."""
+    book = node.config.stash.get(_PLACE_BOOK, None)
+    if book is not None:
+        node.workerinput["kdump_place"] = book.take()
+        node.workerinput["kdump_place_marks"] = str(book.marks)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist: a worker that died could not release its place; release it for it."""
-    if not error:
+    """xdist controller: a worker that died could not release its place: release it for it
+    if it held it (a place it failed to acquire is someone else's), and free it."""
+    book = node.config.stash.get(_PLACE_BOOK, None)
+    place = node.workerinput.get("kdump_place") if book is not None else None
+    if place is None:
         return
-    places = _places(node.config)
-    if places:
-        place = rack_places.place_for(places, node.gateway.id)
+    if error and book.held(place):
         coordinator = rack_places.coordinator_address(
             node.config.getoption("lg_coordinator", None))
         why = rack_places.release(place, coordinator)
+        book.unmark(place)
         reporter = node.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"pytest-kdump: place {place} of worker {node.gateway.id}, "
                                 f"which died: {f'not released: {why}' if why else 'released'}")
+    book.give_back(place)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -172,6 +198,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         why = rack_places.release(*held)
         if why:
             print(f"pytest-kdump: place {held[0]} not released: {why}")
+        marks = getattr(config, "workerinput", {}).get("kdump_place_marks")
+        if marks:
+            rack_places.PlaceBook.unmark_in(Path(marks), held[0])
+    book = config.stash.get(_PLACE_BOOK, None)
+    if book is not None:
+        book.close()
     old = config.stash.get(_OLD_SIGTERM, None)
     if old is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, old)

@@ -4,10 +4,12 @@ One process (``python -m pytest_kdump.rack.boardhost CONFIG``) holds, per board:
 
 - a **serial relay**: a host pty, the board's "USB-serial cable", which the exporter's ser2net
   opens; and a loopback TCP port that the board's QEMU connects its serial port to. Bytes go
-  both ways. While nobody has the pty open, the board's output is dropped, as a UART with no
-  reader drops it, and what the last reader left unread is flushed: the next reader starts
-  with the board's next byte, never a stale prompt. (ser2net must sit on a tty: in front of a
-  TCP endpoint it refuses RFC 2217's parameter changes.)
+  both ways. While the reader is behind, QEMU's output waits (the relay stops reading it, and
+  QEMU's serial port waits in turn); while nobody has the pty open, the board's output is
+  dropped, as a UART with no reader drops it, and what the last reader left unread is
+  flushed: the next reader starts with the board's next byte, never a stale prompt.
+  (ser2net must sit on a tty: in front of a TCP endpoint it refuses RFC 2217's parameter
+  changes.)
 - an **outlet** of one HTTP power switch speaking labgrid's ``rest`` model
   (``GET``/``PUT /outlet/<index>/value``, body ``0`` or ``1``): on starts the board's QEMU,
   off kills it, as cutting power does. A QEMU that exited reads as off.
@@ -41,6 +43,7 @@ logger = logging.getLogger("pytest_kdump.rack.boardhost")
 
 OUTLET_PATH = re.compile(r"^/outlet/(\d+)/value$")
 KILL_TIMEOUT = 10.0
+START_CHECK = 0.5  # seconds a QEMU must run after power-on to count as started
 
 
 class SerialRelay:
@@ -57,6 +60,7 @@ class SerialRelay:
         self.port = self.listener.getsockname()[1]
         self.conn: socket.socket | None = None
         self.dropped = 0  # bytes of board output nobody read
+        self._pending = b""  # board output the reader has not taken yet
         self._had_reader = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"relay-{name}", daemon=True)
@@ -85,25 +89,34 @@ class SerialRelay:
         finally:
             os.close(fd)
 
-    def _to_pty(self, data: bytes) -> None:
+    def _to_pty(self) -> None:
+        """Write what is pending to the pty, as much as it takes now."""
         try:
-            sent = os.write(self.master, data)
+            sent = os.write(self.master, self._pending)
         except OSError as exc:  # EAGAIN: the reader is behind; EIO: it just let go
             if exc.errno not in (errno.EAGAIN, errno.EIO):
                 raise
             sent = 0
-        self.dropped += len(data) - sent
+        self._pending = self._pending[sent:]
 
     def _run(self) -> None:
         while not self._stop.is_set():
             reader = self._reader_present()
             if self._had_reader and not reader:
                 self._flush_unread()
+                self.dropped += len(self._pending)
+                self._pending = b""
             self._had_reader = reader
-            waits: list = [self.listener] + ([self.conn] if self.conn else [])
+            # while the reader is behind, QEMU is not read either: its serial port waits
+            waits: list = [self.listener]
+            if self.conn is not None and not self._pending:
+                waits.append(self.conn)
             if reader:
                 waits.append(self.master)
-            ready, _, _ = select.select(waits, [], [], 0.1)
+            writable = [self.master] if reader and self._pending else []
+            ready, can_write, _ = select.select(waits, writable, [], 0.1)
+            if can_write:
+                self._to_pty()
             if self.listener in ready:
                 conn, _ = self.listener.accept()
                 if self.conn is not None:
@@ -119,7 +132,8 @@ class SerialRelay:
                     self.conn.close()
                     self.conn = None
                 elif reader:
-                    self._to_pty(data)
+                    self._pending += data
+                    self._to_pty()
                 else:
                     self.dropped += len(data)
             if self.master in ready:
@@ -160,6 +174,13 @@ class Outlet:
                                              stderr=subprocess.STDOUT, start_new_session=True)
             reaper.watch_popen(self.proc, f"QEMU of {self.name}")
             logger.info("%s: power on (QEMU pid %d)", self.name, self.proc.pid)
+            try:  # a QEMU that cannot start (image, arguments) exits at once: say so
+                code = self.proc.wait(START_CHECK)
+            except subprocess.TimeoutExpired:
+                return
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise OSError(f"QEMU exited at once with status {code}: {' | '.join(tail)} "
+                          f"(log: {self.log})")
 
     def off(self) -> None:
         with self._lock:

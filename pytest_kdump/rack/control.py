@@ -32,6 +32,10 @@ START_TIMEOUT = 30.0  # seconds for each program to be ready
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 CLIENT_TIMEOUT = 30.0  # seconds for one labgrid-client command
 ORDER = ("boardhost", "coordinator", "exporter")  # started in this order, stopped reversed
+# labgrid-client reads these (an env file, a place, a token, a strategy state, an SSH proxy):
+# a user's shell may have them set for their own work
+STRAY_SETTINGS = frozenset({"LG_PLACE", "LG_TOKEN", "LG_ENV", "LG_STATE", "LG_INITIAL_STATE",
+                            "LG_PROXY", "PLACE", "STATE"})
 
 
 class RackError(KdumpError):
@@ -56,9 +60,10 @@ def tool(name: str) -> str:
 
 
 def client_env(coordinator: str) -> dict[str, str]:
-    """The environment of a labgrid program we start: the coordinator given, no place or
-    token of the caller's shell, and sbin on PATH (the exporter runs ser2net from there)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LG_PLACE", "LG_TOKEN")}
+    """The environment of a labgrid program we start: the coordinator given, none of the
+    caller's labgrid settings (:data:`STRAY_SETTINGS`), and sbin on PATH (the exporter runs
+    ser2net from there)."""
+    env = {k: v for k, v in os.environ.items() if k not in STRAY_SETTINGS}
     env["LG_COORDINATOR"] = coordinator
     path = env.get("PATH", "/usr/bin:/bin")
     env["PATH"] = ":".join([str(Path(sys.executable).parent), path, "/usr/sbin", "/sbin"])
@@ -104,18 +109,33 @@ def exporter_yaml(boards: list[BoardSpec], ttys: dict[str, dict], power_url: str
     return "\n".join(lines) + "\n"
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie child is reaped and counts as gone)."""
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/PID/stat``'s fields after the command name (state first), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def started_at(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot): with the pid, it names the
+    process; a pid alone may have been reused since (a reboot, a long time)."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Whether process ``pid`` runs (a zombie child is reaped and counts as gone), and is
+    the one that started at ``started`` if given."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
     except ChildProcessError:
         pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return started is None or int(fields[19]) == started
 
 
 def _start(name: str, argv: list[str], rack_dir: Path, env: dict[str, str],
@@ -159,8 +179,15 @@ def _port_open(port: int) -> bool:
 
 
 def running(state: RackState) -> dict[str, bool]:
-    """Each program of the rack: whether it still runs."""
-    return {name: _alive(pid) for name, pid in state.pids.items()}
+    """Each program of the rack: whether it still runs (the same process, not its pid
+    reused)."""
+    return {name: _alive(pid, state.started.get(name)) for name, pid in state.pids.items()}
+
+
+def _record(state: RackState, name: str, pid: int) -> None:
+    state.pids[name] = pid
+    state.started[name] = started_at(pid) or 0
+    state.save()
 
 
 def up(rack_dir: Path, boards: int = 2, arch: str = "x86_64",
@@ -171,6 +198,8 @@ def up(rack_dir: Path, boards: int = 2, arch: str = "x86_64",
     if old is not None and any(running(old).values()):
         raise RackError(f"a rack is already up in {rack_dir} (coordinator {old.coordinator})",
                         advice="use it, or take it down first: pytest-kdump rack down")
+    if old is not None:  # its programs are gone, what they started may not be (ser2net)
+        down(rack_dir, state=old, progress=lambda _: None)
     specs = make_boards(boards, arch)
     tools = {n: tool(n) for n in ("labgrid-coordinator", "labgrid-exporter", "ser2net")}
     if _port_open(port):
@@ -207,10 +236,9 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
     ready_file.unlink(missing_ok=True)
     progress(f"rack: starting {len(state.boards)} boards (QEMU {state.boards[0].arch}, "
              "serial ptys, power switch)")
-    state.pids["boardhost"] = _start(
+    _record(state, "boardhost", _start(
         "boardhost", [sys.executable, "-m", "pytest_kdump.rack.boardhost",
-                      str(rack_dir / "boardhost-config.json")], rack_dir, env)
-    state.save()
+                      str(rack_dir / "boardhost-config.json")], rack_dir, env))
     _wait("the board host", ready_file.is_file, state.pids["boardhost"],
           rack_dir / "boardhost.log")
     ready = json.loads(ready_file.read_text())
@@ -218,20 +246,19 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
     progress(f"rack: starting labgrid-coordinator on {state.coordinator}")
     coord_dir = rack_dir / "coordinator"
     coord_dir.mkdir(exist_ok=True)
-    state.pids["coordinator"] = _start(
+    _record(state, "coordinator", _start(
         "coordinator", [tools["labgrid-coordinator"], "-l", state.coordinator], rack_dir,
-        env, cwd=coord_dir)
-    state.save()
+        env, cwd=coord_dir))
     port = int(state.coordinator.rsplit(":", 1)[1])
     _wait("labgrid-coordinator", lambda: _port_open(port), state.pids["coordinator"],
           rack_dir / "coordinator.log")
     (rack_dir / "exporter.yaml").write_text(
         exporter_yaml(state.boards, ready["boards"], state.power_url))
     progress("rack: starting labgrid-exporter")
-    state.pids["exporter"] = _start(
+    _record(state, "exporter", _start(
         "exporter", [tools["labgrid-exporter"], "-c", state.coordinator, "-n", state.exporter,
-                     "--hostname", "127.0.0.1", str(rack_dir / "exporter.yaml")], rack_dir, env)
-    state.save()
+                     "--hostname", "127.0.0.1", str(rack_dir / "exporter.yaml")], rack_dir,
+        env))
     wanted = {f"{state.exporter}/{b.name}/NetworkSerialPort" for b in state.boards}
 
     def exported() -> bool:
@@ -261,7 +288,10 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
         pid = state.pids.get(name)
         if pid is None:
             continue
-        was_running = _alive(pid)
+        started = state.started.get(name)
+        if _stat(pid) is not None and not _alive(pid, started) and _stat(pid)[0] != "Z":
+            continue  # the pid is another process's now: not ours to stop
+        was_running = _alive(pid, started)
         _stop_group(pid)  # also when its leader is gone: the exporter's ser2net may be left
         if was_running:
             stopped.append(name)

@@ -1,22 +1,24 @@
 """Places for a test run: one per pytest-xdist worker, acquired for the run, released after.
 
-``--kdump-places p1,p2`` (ini ``kdump_places``) lists the places; worker ``gwN`` takes the
-N-th (a run without xdist, the first). The place is acquired with ``labgrid-client`` before
-labgrid reads the env YAML (whose ``RemotePlace`` names ``$LG_PLACE``), and released when the
-worker ends. A worker that crashes cannot release its place: the xdist controller does it
-when it sees the worker go down, so a replacement worker can acquire it.
+``--kdump-places p1,p2`` (ini ``kdump_places``) lists the places; the xdist controller hands
+each worker starting a free one (a run without xdist takes the first). The place is acquired
+with ``labgrid-client`` before labgrid reads the env YAML (whose ``RemotePlace`` names
+``$LG_PLACE``), and released when the worker ends. A worker that crashes cannot release its
+place: the controller does it when it sees the worker go down (if the worker had acquired
+it), and hands it to the replacement worker.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 from pytest_kdump.errors import ConfigError
 from pytest_kdump.rack.control import RackError, client
 from pytest_kdump.rack.spec import DEFAULT_PORT
-
-_WORKER = re.compile(r"^gw(\d+)$")
 
 
 def parse_places(value: str | list[str] | None) -> list[str]:
@@ -36,18 +38,47 @@ def parse_places(value: str | list[str] | None) -> list[str]:
     return places
 
 
-def place_for(places: list[str], worker: str | None) -> str:
-    """The place of xdist ``worker`` (``gw1`` -> the second), or the first without xdist."""
-    index = 0
-    if worker:
-        m = _WORKER.match(worker)
-        index = int(m.group(1)) if m else 0
-    if index >= len(places):
-        raise ConfigError(f"xdist worker {worker} has no place: --kdump-places lists "
-                          f"{len(places)} ({', '.join(places)})",
-                          advice=f"run at most {len(places)} workers (-n {len(places)}), "
-                                 "or list more places")
-    return places[index]
+def no_free_place(places: list[str], worker: str | None) -> ConfigError:
+    """The error for an xdist worker that finds every place taken by the others."""
+    return ConfigError(f"xdist worker {worker} has no place: --kdump-places lists "
+                       f"{len(places)} ({', '.join(places)})", phase="rack",
+                       advice=f"run at most {len(places)} workers (-n {len(places)}), "
+                              "or list more places")
+
+
+class PlaceBook:
+    """The xdist controller's book of places: which are free for a worker starting, and
+    which a worker holds (each worker marks the place it acquired with a file in
+    :attr:`marks`, so that a dead worker's place is released only if it had it)."""
+
+    def __init__(self, places: list[str]) -> None:
+        self.free = list(places)
+        self.marks = Path(tempfile.mkdtemp(prefix="pytest-kdump-places-"))
+
+    def take(self) -> str | None:
+        return self.free.pop(0) if self.free else None
+
+    def give_back(self, place: str) -> None:
+        if place not in self.free:
+            self.free.append(place)
+
+    def held(self, place: str) -> bool:
+        return (self.marks / place).exists()
+
+    def unmark(self, place: str) -> None:
+        self.unmark_in(self.marks, place)
+
+    @staticmethod
+    def unmark_in(marks: Path, place: str) -> None:
+        (marks / place).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.marks, ignore_errors=True)
+
+
+def mark_held(marks: Path, place: str) -> None:
+    """A worker's note to the controller: it holds ``place``."""
+    (marks / place).touch()
 
 
 def coordinator_address(option: str | None) -> str:

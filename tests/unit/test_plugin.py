@@ -10,7 +10,7 @@ import pytest
 
 from pytest_kdump import plugin
 from pytest_kdump.analysis.crash.tool import CrashTool
-from pytest_kdump.errors import ToolError
+from pytest_kdump.errors import ConfigError, ToolError
 from tests.helpers import ENV, child_pytest
 
 FAKE_ENV = """\
@@ -100,15 +100,33 @@ def test_a_place_with_no_coordinator_stops_the_run_before_any_test(pytester):
         f"*What to check: check that the coordinator runs at 127.0.0.1:{port}*"])
 
 
-def test_each_worker_names_its_place_for_the_env(pytester, monkeypatch):
-    """$LG_PLACE is set before labgrid reads the env; the xdist controller acquires nothing
-    (no coordinator needed), and a worker that has no place is refused."""
-    monkeypatch.delenv("LG_PLACE", raising=False)
-    config = SimpleNamespace(option=SimpleNamespace(dist="load"))
-    config.getoption = lambda name, default=None: {"--kdump-places": "bp1,bp2"}.get(name)
+def _config(options: dict, workerinput: dict | None = None, **option: object):
+    config = SimpleNamespace(option=SimpleNamespace(**option), stash={})
+    config.getoption = lambda name, default=None: options.get(name, default)
     config.getini = lambda name: []
-    assert plugin._take_place(config) is None  # the controller: no workerinput
+    if workerinput is not None:
+        config.workerinput = workerinput
+    return config
+
+
+def test_each_worker_names_its_place_for_the_env(monkeypatch):
+    """$LG_PLACE is set before labgrid reads the env; the xdist controller acquires nothing
+    (no coordinator needed) and refuses more workers than places; a worker started with no
+    free place is refused."""
+    monkeypatch.setenv("LG_PLACE", "unset-after-the-test")
+    monkeypatch.delenv("LG_PLACE")
+    controller = _config({"--kdump-places": "bp1,bp2"}, dist="load", numprocesses=2)
+    assert plugin._take_place(controller) is None
     assert os.environ["LG_PLACE"] == "bp1"
+    book = controller.stash[plugin._PLACE_BOOK]
+    assert book.take() == "bp1"
+    book.close()
+    too_many = _config({"--kdump-places": "bp1,bp2"}, dist="load", numprocesses=3)
+    with pytest.raises(ConfigError, match="worker gw2 has no place"):
+        plugin._take_place(too_many)
+    late = _config({"--kdump-places": "bp1,bp2"}, {"workerid": "gw3", "kdump_place": None})
+    with pytest.raises(ConfigError, match="worker gw3 has no place"):
+        plugin._take_place(late)
 
 
 @pytest.mark.parametrize(("nodeid", "name"), [

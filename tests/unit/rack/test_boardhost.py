@@ -21,6 +21,10 @@ FAKE_BOARD = r"""
 import socket, sys, threading, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"hello from board\n")
+if len(sys.argv) > 2 and sys.argv[2] == "flood":  # a boot log, as fast as it goes
+    time.sleep(0.5)
+    s.sendall(b"".join(b"line %06d\n" % i for i in range(10000)) + b"END\n")
+    time.sleep(60)
 def echo():
     while True:
         data = s.recv(100)
@@ -47,7 +51,13 @@ def host(tmp_path: Path):
          "log": str(tmp_path / "b1.log")},
         {"name": "board-2", "index": 2,
          "argv": [sys.executable, str(script), "{serial_port}", "10"],
-         "log": str(tmp_path / "b2.log")}]}
+         "log": str(tmp_path / "b2.log")},
+        {"name": "board-3", "index": 3,
+         "argv": [sys.executable, "-c", "import sys; print('qemu: could not load kernel'); "
+                  "sys.exit(1)"], "log": str(tmp_path / "b3.log")},
+        {"name": "board-4", "index": 4,
+         "argv": [sys.executable, str(script), "{serial_port}", "flood"],
+         "log": str(tmp_path / "b4.log")}]}
     (tmp_path / "config.json").write_text(json.dumps(config))
     with open(tmp_path / "host.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pytest_kdump.rack.boardhost",
@@ -127,6 +137,35 @@ def test_a_board_that_powers_itself_off_reads_as_off(host) -> None:
     while rest.power_get(url, None, 2):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_board_that_cannot_start_is_a_500_naming_its_log(host) -> None:
+    _, ready, tmp_path = host
+    answer = requests.put(ready["power_url"].format(index=3), data=b"1", timeout=10)
+    assert answer.status_code == 500
+    assert "exited at once with status 1" in answer.text, answer.text
+    assert "could not load kernel" in answer.text and str(tmp_path / "b3.log") in answer.text
+    assert rest.power_get(ready["power_url"], None, 3) is False
+
+
+def test_a_slow_reader_loses_no_output(host) -> None:
+    """ser2net behind: the board's output waits for it, none is dropped."""
+    _, ready, _ = host
+    fd = _open_pty(ready["boards"]["board-4"]["tty"])
+    try:
+        rest.power_set(ready["power_url"], None, 4, True)
+        seen, deadline = b"", time.monotonic() + 60
+        while not seen.endswith(b"END\n"):
+            assert time.monotonic() < deadline, seen[-200:]
+            time.sleep(0.01)  # a slow reader: the pty fills up
+            try:
+                seen += os.read(fd, 1024)
+            except BlockingIOError:
+                pass
+    finally:
+        os.close(fd)
+    lines = seen.split(b"hello from board\n", 1)[1].splitlines()[:-1]
+    assert lines == [b"line %06d" % i for i in range(10000)]
 
 
 def test_unknown_outlets_and_values_are_refused(host) -> None:

@@ -3,6 +3,9 @@ resources, the state file, the places of a run."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -36,17 +39,20 @@ def test_rack_boards_run_qemu_as_the_local_envs_do(arch: str, env_file: str) -> 
     assert rack["pytest_kdump.after"] == "reboot"
     assert "socket,id=console,host=127.0.0.1,port=4321,server=off" in argv
     assert "-no-user-config" in argv  # no stray QEMU config is read
+    odd = board.qemu_argv("vmlinuz", "initrd.img", "/racks/a,b/dump.img", serial_port=1)
+    assert "if=virtio,format=raw,file=/racks/a,,b/dump.img" in odd  # QEMU's comma escape
 
 
 def test_boards_are_named_for_their_outlets() -> None:
     assert [(b.name, b.index) for b in make_boards(3)] == \
         [("board-1", 1), ("board-2", 2), ("board-3", 3)]
-    assert make_boards(1, "arm64")[0].arch == "aarch64"
+    assert make_boards(1, "amd64")[0].arch == "x86_64"
 
 
 @pytest.mark.parametrize(("count", "arch", "says"), [(0, "x86_64", "1 to 8 boards"),
                                                      (9, "x86_64", "1 to 8 boards"),
-                                                     (2, "riscv64", "unknown architecture")])
+                                                     (2, "riscv64", "unknown architecture"),
+                                                     (2, "arm64", "no rack board for")])
 def test_a_rack_that_cannot_be_is_refused(count: int, arch: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         make_boards(count, arch)
@@ -70,6 +76,7 @@ def test_exporter_yaml_exports_each_boards_pty_and_outlet() -> None:
 def test_rack_state_round_trips_and_a_bad_file_is_a_clear_error(tmp_path) -> None:
     state = RackState(dir=tmp_path, coordinator="127.0.0.1:20408", exporter="rack",
                       boards=make_boards(2), pids={"boardhost": 10, "coordinator": 11},
+                      started={"boardhost": 1234, "coordinator": 1240},
                       power_url="http://127.0.0.1:9/outlet/{index}/value")
     state.save()
     assert RackState.load(tmp_path) == state
@@ -79,6 +86,21 @@ def test_rack_state_round_trips_and_a_bad_file_is_a_clear_error(tmp_path) -> Non
     (tmp_path / "rack.json").write_text('{"dir": 1}')
     with pytest.raises(ConfigError, match="not a rack state file"):
         RackState.load(tmp_path)
+
+
+def test_a_rack_program_is_known_by_its_pid_and_start_time() -> None:
+    """A pid in rack.json may be another process's after a reboot: down leaves it alone."""
+    from pytest_kdump.rack import control
+
+    me = os.getpid()
+    assert control._alive(me, control.started_at(me))
+    assert not control._alive(me, control.started_at(me) + 1)
+    state = RackState(dir=Path("/nonexistent"), coordinator="", exporter="",
+                      boards=[], pids={"boardhost": me},
+                      started={"boardhost": control.started_at(me) + 1})
+    assert control.running(state) == {"boardhost": False}
+    assert control.down(Path("/nonexistent"), state=state, progress=print) == []
+    assert control._alive(me)  # still here: down did not signal a stranger
 
 
 def test_places_parse_from_the_option_and_the_ini() -> None:
@@ -94,13 +116,24 @@ def test_bad_places_are_refused(value: str, says: str) -> None:
         places.parse_places(value)
 
 
-def test_each_worker_takes_its_own_place() -> None:
-    assert places.place_for(["p1", "p2"], None) == "p1"
-    assert places.place_for(["p1", "p2"], "gw0") == "p1"
-    assert places.place_for(["p1", "p2"], "gw1") == "p2"
-    with pytest.raises(ConfigError, match="worker gw2 has no place") as err:
-        places.place_for(["p1", "p2"], "gw2")
-    assert "-n 2" in err.value.advice
+def test_the_controller_hands_out_free_places_and_knows_who_holds_one() -> None:
+    book = places.PlaceBook(["p1", "p2"])
+    try:
+        assert (book.take(), book.take(), book.take()) == ("p1", "p2", None)
+        places.mark_held(book.marks, "p1")  # gw0 acquired p1; gw1 failed to acquire p2
+        assert book.held("p1") and not book.held("p2")
+        book.unmark("p1")
+        book.give_back("p1")  # gw0 died: its replacement gets p1
+        book.give_back("p1")
+        assert book.free == ["p1"] and not book.held("p1")
+    finally:
+        book.close()
+    assert not book.marks.exists()
+
+
+def test_a_worker_without_a_place_is_told_how_many_to_run() -> None:
+    err = places.no_free_place(["p1", "p2"], "gw2")
+    assert "xdist worker gw2 has no place" in err.message and "-n 2" in err.advice
 
 
 def test_coordinator_address_comes_from_option_then_environment(monkeypatch) -> None:
