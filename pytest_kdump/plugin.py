@@ -305,14 +305,11 @@ def _check_crash_for_board(driver: Any, tool: CrashTool, backend: str) -> None:
 
 def artifact_name(nodeid: str) -> str:
     """A test's artifact folder name: its node id with runs of other characters than
-    letters, digits and ``_.-`` made ``_``. Where that loses more than pytest's own ``/``,
-    ``::`` and ``[]`` (a parameter id with spaces or punctuation), a short hash of the node
-    id follows: ``test_x[a b]`` and ``test_x[a_b]`` get folders of their own."""
+    letters, digits and ``_.-`` made ``_``, then ``-`` and 8 hex digits of the node id's
+    hash, so that no two tests share a folder (``test_x[a b]``, ``test_x[a_b]``,
+    ``tests/a/b.py`` and ``tests/a_b.py`` would otherwise)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
-    base, _, param = nodeid.partition("[")
-    if re.search(r"[^A-Za-z0-9_.\-/:]", base) or re.search(r"[^A-Za-z0-9_.\-]", param[:-1]):
-        name += "-" + hashlib.sha1(nodeid.encode()).hexdigest()[:8]
-    return name
+    return f"{name}-{hashlib.sha1(nodeid.encode()).hexdigest()[:8]}"
 
 
 def _folder(session: KdumpSession, item: pytest.Item) -> Path:

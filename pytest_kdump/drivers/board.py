@@ -11,6 +11,7 @@ listed in :data:`CONSOLE_INTERNALS` or :data:`QEMU_INTERNALS`, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import shlex
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
-from labgrid.driver import QEMUDriver, SerialDriver
+from labgrid.driver import ManualPowerDriver, QEMUDriver, SerialDriver
 from labgrid.protocol import ConsoleProtocol, PowerProtocol
 
 from pytest_kdump import reaper
 from pytest_kdump.console.capture import SourceGone
-from pytest_kdump.errors import BoardDied, ConfigError, CycleError
+from pytest_kdump.errors import BoardDied, ConfigError, CycleError, KdumpError
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class LabgridBoard:
         self.console = console
         self.name = name
         self._lock = threading.Lock()
+        self._power_pending: threading.Thread | None = None  # a power request not answered
 
     @property
     def power_control(self) -> bool:
@@ -123,9 +125,15 @@ class LabgridBoard:
     def _switch(self, switch: Any, what: str) -> None:
         """Run the power driver's ``on``/``off`` within :attr:`power_timeout` (labgrid's
         network power drivers wait for the switch's answer without a limit)."""
-        if self.power_timeout is None:
-            switch()
+        if self.power_timeout is None or isinstance(self.power, ManualPowerDriver):
+            switch()  # a person switches a manual board: no bound on them
             return
+        if self._power_pending is not None and self._power_pending.is_alive():
+            raise BoardDied(f"cannot switch board {self.name} {what}: the power switch has "
+                            f"not answered the last request yet ({self._power_where()})",
+                            phase="boot" if what == "on" else None,
+                            advice="check that the power switch is on the network and "
+                                   "answers; restart the run once it does")
         failed: list[BaseException] = []
 
         def run() -> None:
@@ -137,7 +145,8 @@ class LabgridBoard:
         worker = threading.Thread(target=run, name=f"power-{what}", daemon=True)
         worker.start()
         worker.join(self.power_timeout)
-        if worker.is_alive():
+        if worker.is_alive():  # no later request may overtake it (a late "on" after "off")
+            self._power_pending = worker
             raise BoardDied(
                 f"the power switch did not switch board {self.name} {what} within "
                 f"{self.power_timeout:.0f} s ({self._power_where()})",
@@ -396,23 +405,36 @@ class QemuBoard(LabgridBoard):
         guest pauses while the last pages are copied and runs on afterwards."""
         partial = path.with_name(f".{path.name}.partial")
         partial.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         deadline = time.monotonic() + timeout
-        self._monitor("migrate", timeout, {"uri": f"exec:cat > {shlex.quote(str(partial))}"})
+        # cat may still be writing when QEMU says "completed": the shell renames after it
+        writer = f"cat > {shlex.quote(str(partial))} && mv {shlex.quote(str(partial))} " \
+                 f"{shlex.quote(str(path))}"
+        self._monitor("migrate", timeout, {"uri": f"exec:{writer}"})
+        done = False
         try:
-            while True:
+            while not done:
                 info = self._monitor("query-migrate", max(1.0, deadline - time.monotonic()))
                 status = info.get("status")
-                if status == "completed":
-                    break
+                done = status == "completed"
                 if status in ("failed", "cancelled") or time.monotonic() > deadline:
                     raise CycleError(f"QEMU could not save the guest's state to {path}: "
                                      f"migration {status}"
                                      + (f" ({info['error-desc']})" if "error-desc" in info
                                         else f" after {timeout:g} s"),
                                      advice="check the free space where the dump disk is")
-                time.sleep(0.05)
-            partial.replace(path)
+                time.sleep(0 if done else 0.05)
+            while not path.is_file():
+                if time.monotonic() > deadline:
+                    raise CycleError(f"the guest's state was not written to {path} within "
+                                     f"{timeout:g} s", advice="check the free space where "
+                                     "the dump disk is")
+                time.sleep(0.02)
         finally:
+            if not done:  # a migration still under way would pause the guest at its end
+                with contextlib.suppress(KdumpError):
+                    self._monitor("migrate_cancel", self.monitor_timeout)
+                path.unlink(missing_ok=True)
             partial.unlink(missing_ok=True)
             self._monitor("cont", self.monitor_timeout)  # the source pauses at the end
 

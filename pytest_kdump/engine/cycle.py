@@ -392,13 +392,19 @@ class CycleEngine:
         save = getattr(self.board, "save_state", None)
         if self.snapshot is None or save is None or self.snapshot.is_file():
             return
-        if self.run("cat /sys/kernel/kexec_crash_loaded", self.timeouts.armed).strip() != "1":
+        loaded = self.run("cat /sys/kernel/kexec_crash_loaded 2>/dev/null || echo 0",
+                          self.timeouts.armed)
+        if loaded.strip() != "1":
             return  # an unarmed board is not worth coming back to
         try:
             with self.phase("snapshot", SNAPSHOT_TIMEOUT):
                 save(self.snapshot, SNAPSHOT_TIMEOUT)
         except KdumpError as exc:
             self._fast_mode_off(f"saving the armed board failed ({exc.message})")
+            # the phase's failure left the state unknown: the board runs on, or boots again
+            self._state = BoardState.SHELL if self.board.alive() else BoardState.OFF
+            if self._state is BoardState.OFF:
+                self.ensure_shell()
 
     def _restore(self) -> bool:
         """Power on into the saved armed board (fast mode): no boot, the same state every
@@ -420,7 +426,11 @@ class CycleEngine:
                                   "cut -d' ' -f1 /proc/uptime", self.timeouts.armed)
                 # the kernel's clock, as its messages would have shown it on a boot: text
                 # without a timestamp is then told from the kernel's own (see _is_output)
-                self._last_ts = float(uptime.strip())
+                found = re.findall(r"^\d+\.\d+$", uptime, re.M)
+                if not found:
+                    raise CycleError(f"no uptime in the restored board's answer: {uptime!r}",
+                                     phase="restore")
+                self._last_ts = float(found[-1])
         except KdumpError as exc:
             self._fast_mode_off(f"restoring the saved armed board failed ({exc.message})")
             self.power_off()

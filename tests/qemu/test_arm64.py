@@ -48,7 +48,7 @@ def test_examples_on_arm64(pytester, monkeypatch, request, tmp_path):
                         "test_sysrq_with_drgn": "passed"}, result.stdout.str()[-6000:]
     # the record names the crash that read the dump: the one built for arm64 dumps
     root = request.config.rootpath / request.config.getini("kdump_artifacts") / "arm64"
-    record = json.loads(next(root.glob("*test_sysrq_crash/kdump.json")).read_text())
+    record = json.loads(next(root.glob("*test_sysrq_crash-*/kdump.json")).read_text())
     assert "for aarch64 dumps" in record["crash_source"], record["crash_source"]
 
 

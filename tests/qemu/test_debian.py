@@ -45,7 +45,7 @@ def _example(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
     kinds = [child.tag for case in cases for child in case
              if child.tag in ("failure", "error", "skipped")]
     assert len(cases) == 1 and not kinds, result.stdout.str()[-6000:]
-    record = json.loads(next(root.glob("*test_distro_sysrq/kdump.json")).read_text())
+    record = json.loads(next(root.glob("*test_distro_sysrq-*/kdump.json")).read_text())
     return result.stdout.str(), record
 
 

@@ -139,8 +139,9 @@ def test_a_power_switch_that_does_not_answer_fails_naming_place_and_switch(
     finally:
         os.kill(host, signal.SIGCONT)
     out = result.stdout.str()
-    assert len(cases) == 1 and cases[0].find("error") is not None or \
-        cases[0].find("failure") is not None, out[-4000:]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out[-4000:]
+    assert len(cases) == 1 and (cases[0].find("error") is not None
+                                or cases[0].find("failure") is not None), out[-4000:]
     assert "the power switch did not switch board main on place board-1" in out, out[-4000:]
     assert "within 5 s (rest http://127.0.0.1:" in out, out[-4000:]
     assert seconds < 120, f"the run took {seconds:.0f} s"

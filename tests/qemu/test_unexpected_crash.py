@@ -41,7 +41,7 @@ def test_f_wrong_expectation(kdump):
 
 
 def _record(artifacts: Path, test: str) -> dict:
-    return json.loads(next(artifacts.glob(f"*{test}")).joinpath("kdump.json").read_text())
+    return json.loads(next(artifacts.glob(f"*{test}-*")).joinpath("kdump.json").read_text())
 
 
 def test_unexpected_and_expected_crashes(pytester, monkeypatch, tmp_path):

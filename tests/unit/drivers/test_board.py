@@ -1,16 +1,20 @@
-"""LabgridBoard over labgrid's real SerialDriver on a pty (the far end is this test)."""
+"""LabgridBoard over labgrid's real SerialDriver on a pty (the far end is this test), and its
+bound on power switches."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import tty
 
+import pytest
 from labgrid import Target
 from labgrid.driver import SerialDriver
 from labgrid.resource import RawSerialPort
 
 from pytest_kdump.drivers.board import LabgridBoard
+from pytest_kdump.errors import BoardDied
 
 
 def test_a_serial_read_returns_what_arrived_without_waiting_for_a_full_chunk() -> None:
@@ -51,3 +55,37 @@ def test_a_serial_read_returns_what_arrived_without_waiting_for_a_full_chunk() -
         target.deactivate(serial)
         os.close(master)
         os.close(slave)
+
+
+class _SilentSwitch:
+    """A network power switch that takes the request and answers only when told to."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.calls: list[str] = []
+
+    def on(self) -> None:
+        self.calls.append("on")
+        self.answer.wait(30)
+
+    def off(self) -> None:
+        self.calls.append("off")
+        self.answer.wait(30)
+
+
+def test_a_power_switch_that_does_not_answer_is_bounded_and_not_overtaken() -> None:
+    switch = _SilentSwitch()
+    board = LabgridBoard(switch, object(), name="main on place bp1")
+    board.power_timeout = 0.5
+    started = time.monotonic()
+    with pytest.raises(BoardDied, match="did not switch board main on place bp1 on within"):
+        board.power_on()
+    assert time.monotonic() - started < 5
+    # a later request may not overtake the one still pending (a late "on" after an "off")
+    with pytest.raises(BoardDied, match="has not answered the last request yet"):
+        board.power_off()
+    assert switch.calls == ["on"]
+    switch.answer.set()
+    time.sleep(0.1)
+    board.power_off()  # answered at last: the board is switchable again
+    assert switch.calls == ["on", "off"]
