@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kdump.errors import BoardDied, ConfigError, PhaseTimeout
+from pytest_kdump.plugin import artifact_name
 from pytest_kdump.session import KdumpSession
 from tests.helpers import DATA, ENV, assert_helpful, own_session
 
@@ -218,7 +219,7 @@ def _long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
     """The child pytest, once its test waits on the board: (process, console log, run
     folder); killed on the way out if still running."""
     proc, art, run = _child_pytest(tmp_path, "test_long.py", LONG_TEST)
-    log = art / "test_long.py_test_long" / "console.log"
+    log = art / artifact_name("test_long.py::test_long") / "console.log"
     try:
         _wait_for(lambda: log.is_file() and "STARTED-42" in log.read_text(), 180,
                   "the test reached its long command")
@@ -262,6 +263,6 @@ def test_a_run_without_kdump_tests_keeps_each_tests_console_log(tmp_path: Path) 
     proc, art, _ = _child_pytest(tmp_path, "test_board.py", BOARD_TESTS, "-k", "uses_the_board")
     out = _finished(proc, tmp_path, 300)
     assert proc.returncode == 0, out[-3000:]
-    folder = art / "test_board.py_test_uses_the_board"
+    folder = art / artifact_name("test_board.py::test_uses_the_board")
     assert (folder / "console.log").is_file()
     assert json.loads((folder / "kdump.json").read_text())["outcome"] == "passed"
