@@ -170,6 +170,13 @@ def _tail(log: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(empty log)"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -289,7 +296,8 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
         if pid is None:
             continue
         started = state.started.get(name)
-        if _stat(pid) is not None and not _alive(pid, started) and _stat(pid)[0] != "Z":
+        fields = _stat(pid)
+        if fields and fields[0] != "Z" and started and int(fields[19]) != started:
             continue  # the pid is another process's now: not ours to stop
         was_running = _alive(pid, started)
         _stop_group(pid)  # also when its leader is gone: the exporter's ser2net may be left

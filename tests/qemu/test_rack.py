@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -30,12 +30,6 @@ EXAMPLES = [ROOT / "examples" / "test_sysrq_crash.py", ROOT / "examples" / "test
 CACHE = cache_dir()  # read at import: pytester's fixture gives each test another HOME
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rack_processes(state: RackState) -> list[int]:
     """Every process of the rack: its programs' process groups (the exporter's ser2net
     included) and the boards' QEMUs (their command lines name the rack's folder)."""
@@ -47,10 +41,9 @@ def _rack_processes(state: RackState) -> list[int]:
         try:
             pgid = os.getpgid(int(proc.name))
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
         except (OSError, ProcessLookupError):
             continue
-        if not zombie and (pgid in groups or str(state.dir) in cmdline):
+        if control._alive(int(proc.name)) and (pgid in groups or str(state.dir) in cmdline):
             found.append(int(proc.name))
     return found
 
@@ -58,7 +51,7 @@ def _rack_processes(state: RackState) -> list[int]:
 @pytest.fixture(scope="module")
 def rack(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("rack")
-    state = control.up(folder, boards=2, port=_free_port(), progress=lambda _: None)
+    state = control.up(folder, boards=2, port=control.free_port(), progress=lambda _: None)
     yield state
     control.down(folder, progress=lambda _: None)
 
@@ -69,6 +62,7 @@ def _run(pytester, monkeypatch, request, rack: RackState, name: str, places: str
     monkeypatch.setenv("LG_KDUMP_RACK", str(rack.dir))
     monkeypatch.delenv("LG_PLACE", raising=False)
     root = request.config.rootpath / request.config.getini("kdump_artifacts") / name
+    shutil.rmtree(root, ignore_errors=True)  # this run's records only (a rerun keeps none)
     junit = pytester.path / "junit.xml"
     result = child_pytest(pytester, *map(str, tests), "--lg-env", str(env),
                           "--lg-coordinator", rack.coordinator, "--kdump-places", places,
@@ -170,7 +164,6 @@ def test_without_coordinator_a_run_stops_at_once_and_down_leaves_nothing(
         text[-3000:]
     stopped = control.down(rack.dir, progress=lambda _: None)
     assert "boardhost" in stopped and "coordinator" not in stopped, stopped
-    left = [p for p in processes if Path(f"/proc/{p}").exists()
-            and (Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    left = [p for p in processes if control._alive(p)]
     assert not left, [Path(f"/proc/{p}/cmdline").read_bytes() for p in left]
     assert not _rack_processes(rack)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from pytest_kdump import plugin
 from pytest_kdump.analysis.crash.tool import CrashTool
 from pytest_kdump.errors import ConfigError, ToolError
+from pytest_kdump.rack.control import free_port
 from tests.helpers import ENV, child_pytest
 
 FAKE_ENV = """\
@@ -88,9 +88,7 @@ def test_places_listed_twice_are_a_usage_error(pytester):
 
 def test_a_place_with_no_coordinator_stops_the_run_before_any_test(pytester):
     """labgrid-client itself is asked (a closed port: nothing answers), as on a rack."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     result = child_pytest(pytester, "--lg-env", str(RACK_ENV), "--kdump-places", "bp1",
                           "--lg-coordinator", f"127.0.0.1:{port}", timeout=120)

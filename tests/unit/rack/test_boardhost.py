@@ -17,6 +17,8 @@ import pytest
 import requests
 from labgrid.driver.power import rest
 
+from pytest_kdump.rack import control
+
 FAKE_BOARD = r"""
 import socket, sys, threading, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -185,18 +187,10 @@ def test_sigterm_stops_the_host_and_its_boards(host) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     time.sleep(0.2)
-    assert not [p for p in board if _running(p)], "a board outlived its host"
+    assert not [p for p in board if control._alive(p)], "a board outlived its host"
 
 
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
                          text=True).stdout
     return [int(x) for x in out.split()]
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
