@@ -47,6 +47,13 @@ class Crash:
     @property
     def process(self) -> CrashProcess:
         if self._process is None or not self._process.alive:
+            if self.dump is not None and self.dump.vmcore is None:
+                raise AnalysisError("this crash has no vmcore: its transport fetched the "
+                                    "kernel log only (serial), so crash cannot open it",
+                                    phase="analysis",
+                                    advice="assert on crash.analysis (read from the log), or "
+                                           "give the board a transport that fetches the vmcore "
+                                           "(disk-image, ssh, netcat)")
             if self.tool is None or self.vmlinux is None:
                 raise AnalysisError("no crash tool or vmlinux for this dump", phase="analysis",
                                     advice="configure crash (setup-crash) and the vmlinux")
@@ -79,8 +86,9 @@ class Crash:
             self._process.close()
 
     @property
-    def vmcore(self) -> Path:
-        return self.dump.vmcore.path
+    def vmcore(self) -> Path | None:
+        """The vmcore; None when the transport fetched the kernel log only (``serial``)."""
+        return self.dump.vmcore.path if self.dump.vmcore else None
 
     @property
     def panic_message(self) -> str:
@@ -93,7 +101,9 @@ class Crash:
         return [clean_function(f) for f in self.analysis.functions]
 
     def __str__(self) -> str:
-        return f"{self.dump.trigger} crash, vmcore {self.dump.vmcore.size} bytes\n{self.analysis}"
+        got = (f"vmcore {self.dump.vmcore.size} bytes" if self.dump.vmcore
+               else "kernel log only")
+        return f"{self.dump.trigger} crash, {got}\n{self.analysis}"
 
 
 def ready_driver(target: Any) -> Any:
@@ -260,6 +270,8 @@ class Kdump:
 
     def _analyse(self, dump: DumpResult, commands: list[str] | None = None,
                  backend: str | None = None) -> Crash:
+        if dump.vmcore is None:
+            return self._analyse_log(dump, commands)
         vmlinux = self.session.vmlinux
         if vmlinux is None:
             self.error = AnalysisError("no debug vmlinux configured", phase="analysis",
@@ -280,6 +292,32 @@ class Kdump:
                 warnings.warn(f"crash {tool.version}: {problem}", stacklevel=3)
         crash = Crash(dump=dump, analysis=result, artifacts=folder,
                       tool=tool, vmlinux=vmlinux, _process=pending.process)
+        self.crashes.append(crash)
+        self.session.open_crashes.append(crash)
+        return crash
+
+    def _analyse_log(self, dump: DumpResult, commands: list[str] | None) -> Crash:
+        """A dump that is the kernel log only (``serial``): the analysis is read from it."""
+        from pytest_kdump.analysis.dmesg import analyze_dmesg
+
+        if dump.dmesg is None:
+            self.error = AnalysisError("the transport fetched neither a vmcore nor a kernel "
+                                       "log", phase="analysis")
+            raise self.error
+        if commands:
+            self.error = AnalysisError(
+                f"crash commands {commands} need a vmcore, and this board's transport fetches "
+                "the kernel log only (serial)", phase="analysis",
+                advice="drop the commands, or use a transport that fetches the vmcore")
+            raise self.error
+        note = None
+        sent, total = dump.dmesg.stat().st_size, int(dump.fetch_status.get("total") or 0)
+        if total > sent:
+            note = (f"the crash kernel sent the last {sent} of the log's {total} bytes (its "
+                    "size limit)")
+        result = self._guard(analyze_dmesg, dump.dmesg, note)
+        crash = Crash(dump=dump, analysis=result, artifacts=dump.dmesg.parent,
+                      tool=self.session.crash_tool, vmlinux=self.session.vmlinux)
         self.crashes.append(crash)
         self.session.open_crashes.append(crash)
         return crash

@@ -28,6 +28,7 @@ class ConsoleSpawn(SpawnBase):
     # the window only its last window: reads are kept below it so that no text goes unsearched
     SEARCH_WINDOW = 16384
     READ_LIMIT = 8192  # bytes, so at most 8192 characters
+    RECORD_LIMIT = 64 << 20  # characters start_recording keeps at most
 
     def __init__(self, capture: ConsoleCapture, write: Callable[[bytes], None],
                  timeout: float = 30) -> None:
@@ -40,6 +41,8 @@ class ConsoleSpawn(SpawnBase):
         self.delayafterread = None
         self._eof = False  # the end of the stream was reached and not yet raised
         self._pending = b""  # received, not yet handed to pexpect
+        self._recording: list[str] | None = None  # see start_recording
+        self._recorded = 0
 
     @property
     def lost(self) -> int:
@@ -51,7 +54,23 @@ class ConsoleSpawn(SpawnBase):
             self._pending = self._receive(timeout)
         data = self._pending[:self.READ_LIMIT]
         self._pending = self._pending[self.READ_LIMIT:]
-        return self._decoder.decode(data, final=False)
+        text = self._decoder.decode(data, final=False)
+        if self._recording is not None and self._recorded < self.RECORD_LIMIT:
+            self._recording.append(text)
+            self._recorded += len(text)
+        return text
+
+    def start_recording(self) -> None:
+        """Keep every character read from now on, until :meth:`stop_recording` (at most
+        :data:`RECORD_LIMIT`): pexpect's ``before`` holds only the last search window, too
+        little for a block of output such as the ``serial`` transport's dmesg."""
+        self._recording, self._recorded = [], 0
+
+    def stop_recording(self) -> str:
+        """What was read since :meth:`start_recording` (empty if not recording); stops."""
+        text = "".join(self._recording or [])
+        self._recording, self._recorded = None, 0
+        return text
 
     def _receive(self, timeout: float | None) -> bytes:
         """What is queued (waiting up to ``timeout`` for the first chunk), up to the next end

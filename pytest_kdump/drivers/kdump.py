@@ -14,7 +14,8 @@ Unlike labgrid's own drivers, an unknown key in its section is an error, not a w
       crash: null                       # crash binary (default: the one pytest-kdump installs)
       saver: guest-init                 # how the crash kernel saves: or kdump-tools,
                                         # kdump-utils, script
-      transport: disk-image             # how the dump reaches the host: or ssh, netcat
+      transport: disk-image             # how the dump reaches the host: or ssh, netcat,
+                                        # serial (no network: the dmesg over the console)
       dump_dir: /var/crash              # ssh: where the saver leaves dumps on the board
       remove_dumps: true                # ssh: delete a fetched dump's folder on the board
       ssh: SSHDriver                    # ssh: the SSHDriver (its name, or class) to fetch with
@@ -255,6 +256,8 @@ class KdumpDriver(Driver):
             from labgrid.driver import SSHDriver
             ssh = find_driver(self.target, SSHDriver, self.ssh, "ssh")
             return cls(ssh, self.dump_dir, remove=self.remove_dumps)
+        if self.transport == "serial":
+            return cls()
         spool = Path(tempfile.mkdtemp(prefix="netcat-", dir=os.environ.get("LG_KDUMP_RUN")))
         return cls(spool, listen=self.netcat_listen, port=self.netcat_port,
                    board_host=self.netcat_host)

@@ -322,6 +322,7 @@ class CycleEngine:
         self.detector.reset()
         self._new_boot()
         self._went_down = None
+        self.spawn.stop_recording()
         self.spawn.drain()
         self.spawn.reset_eof()
         (restore or self.board.power_on)()
@@ -698,6 +699,9 @@ class CycleEngine:
         self._state = BoardState.CRASHING
         self._armed = None
         self._new_boot()
+        take_console = getattr(self.transport, "take_console", None)
+        if take_console is not None:  # ended by the fetch, or by the next power-on
+            self.spawn.start_recording()
         crash_text = ""
         release = None
         went_down, self._went_down = self._went_down, None
@@ -739,10 +743,13 @@ class CycleEngine:
             self._state = BoardState.REBOOTED
         if getattr(self.transport, "needs_board", False):
             self.recover()  # the dump is on the board: fetched once it is back
+        if take_console is not None:  # serial: the dmesg block is in the crash kernel's text
+            take_console(self.spawn.stop_recording())
         with self.phase("fetch", self.timeouts.fetch):
             try:
                 fetched = self.transport.fetch(dest, timeout=self.timeouts.fetch)
-                info = check_vmcore(fetched.vmcore, fetched.expected_size)
+                info = (check_vmcore(fetched.vmcore, fetched.expected_size)
+                        if fetched.vmcore is not None else None)
             except KdumpError as exc:  # the crash kernel's lines may say why (long gone
                 found = diagnose(saving_text)  # from the console tail after a reboot)
                 if found:
@@ -751,7 +758,8 @@ class CycleEngine:
         return DumpResult(trigger=trigger, armed=armed, headline=headline,
                           crash_text=crash_text.replace("\r", ""), crash_kernel_release=release,
                           vmcore=info, dmesg=fetched.dmesg, phases=list(self.phases),
-                          source=fetched.status.get("board_path"))
+                          source=fetched.status.get("board_path"),
+                          fetch_status=dict(fetched.status))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

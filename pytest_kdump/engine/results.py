@@ -130,12 +130,16 @@ class DumpResult:
     headline: str | None
     crash_text: str
     crash_kernel_release: str | None
-    vmcore: VmcoreInfo
+    vmcore: VmcoreInfo | None
+    """The checked vmcore; None when the transport fetches the dmesg only (``serial``)."""
     dmesg: Path | None
     phases: list[PhaseTiming] = field(default_factory=list)
     records: list[CrashRecord] = field(default_factory=list)
     source: str | None = None
     """Where the dump was fetched from, when the transport says (``ssh``: the board's file)."""
+    fetch_status: dict[str, str] = field(default_factory=dict)
+    """What the transport said of the fetch (``size``; ``serial``: ``total``, the log's size
+    before the crash kernel's size limit)."""
 
     @property
     def record(self) -> CrashRecord | None:

@@ -9,6 +9,8 @@ VMCORE=/proc/vmcore
 KALLSYMS=/proc/kallsyms
 TEXT_OFFSET=/etc/kallsyms-text-offset  # written by the image builder, see supply_text
 KALLSYMS_COPY=/tmp/kallsyms
+PRINTK=/proc/sys/kernel/printk
+TMP=/tmp
 
 # Kernel command line options of this init: pytest_kdump.<key>=<value>
 opt() {
@@ -74,8 +76,35 @@ choose_compression() {  # sets compress and flag
     flag=$(compress_flag "$compress")
 }
 
+# pytest_kdump.dump=serial: no dump disk; the crashed kernel's dmesg (its last
+# pytest_kdump.serial_limit= bytes) goes over the console, gzip and base64 between two marker
+# lines, for pytest-kdump's serial transport (pytest_kdump/transports/serial.py).
+send_dmesg() {
+    limit=$(opt serial_limit 65536)
+    case "$limit" in
+        ''|*[!0-9]*|0) say "pytest_kdump.serial_limit=$limit is no byte count: using 65536"
+                       limit=65536 ;;
+    esac
+    say "crash kernel $(uname -r) sending the dmesg over the console (at most $limit bytes)"
+    log=$TMP/dmesg.txt
+    makedumpfile --dump-dmesg "$VMCORE" "$log" >"$TMP/makedumpfile.log" 2>&1 ||
+        fail dump-dmesg $? "makedumpfile --dump-dmesg failed: $(tail -n 1 "$TMP/makedumpfile.log")"
+    total=$(wc -c < "$log")
+    tail -c "$limit" "$log" > "$log.tail"
+    size=$(wc -c < "$log.tail")
+    level=$(cut -f1 "$PRINTK")
+    echo 1 > "$PRINTK"  # no kernel message inside the block
+    echo "kdump-dmesg: begin bytes=$size total=$total gzip base64"
+    gzip -c "$log.tail" | base64
+    echo "kdump-dmesg: end"
+    echo "$level" > "$PRINTK"
+    say "DUMP-OK size=$size dmesg only"
+    after_dump
+}
+
 save_vmcore() {
     dev=$(opt dump /dev/vda)
+    [ "$dev" = serial ] && send_dmesg
     level=$(opt level 31)
     choose_compression
     say "crash kernel $(uname -r) saving vmcore to $dev (makedumpfile $flag -d $level)"

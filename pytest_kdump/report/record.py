@@ -13,6 +13,8 @@ Schema 1 (every key is present unless marked optional):
 - optional, after a dump: ``trigger``, ``headline``, ``crash_kernel_release``, ``vmcore``,
   ``vmcore_size``, ``vmcore_format``, ``dmesg``, ``vmcore_source`` (where the transport
   fetched it from, e.g. the board's ``/var/crash/<stamp>/dump.<stamp>``; null if unknown);
+  the three ``vmcore`` keys are null when the transport fetched the kernel log only
+  (``serial``: ``dmesg`` is then the whole dump);
 - optional, after an analysis: ``analysis`` (the backend's summary), ``panic_message``,
   ``crash_process`` (``{start_seconds, commands_run}``; also as ``crash_session``, its name
   before 0.2, until 0.3), ``crashes`` (one entry per dump when a
@@ -70,8 +72,9 @@ def build_record(handle: Kdump, outcome: str, seconds: float) -> dict[str, Any]:
         record.update(
             trigger=dump.trigger, headline=dump.headline,
             crash_kernel_release=dump.crash_kernel_release,
-            vmcore=str(dump.vmcore.path), vmcore_size=dump.vmcore.size,
-            vmcore_format=dump.vmcore.format,
+            vmcore=str(dump.vmcore.path) if dump.vmcore else None,
+            vmcore_size=dump.vmcore.size if dump.vmcore else None,
+            vmcore_format=dump.vmcore.format if dump.vmcore else None,
             dmesg=str(dump.dmesg) if dump.dmesg else None,
             vmcore_source=dump.source,
         )

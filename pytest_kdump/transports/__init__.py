@@ -5,7 +5,9 @@ One module per transport, chosen by name (:func:`by_name`):
 - ``disk-image`` (:mod:`.disk_image`): QEMU's ext4 dump disk, read on the host with debugfs;
 - ``ssh`` (:mod:`.ssh`): the dump on the board's disk (kdump-tools' ``/var/crash``), fetched
   over SSH after the board is back;
-- ``netcat`` (:mod:`.netcat`): the crash kernel streams the dump to a listener on this host.
+- ``netcat`` (:mod:`.netcat`): the crash kernel streams the dump to a listener on this host;
+- ``serial`` (:mod:`.serial`): no network: the crash kernel prints the crashed kernel's dmesg
+  on the console, and that log is the whole result (no vmcore).
 
 Flattened dumps (``makedumpfile -F``) are rebuilt by :mod:`.flattened`.
 """
@@ -22,9 +24,10 @@ from pytest_kdump.errors import ConfigError
 
 @dataclass
 class FetchedDump:
-    """The files fetched after a crash: the vmcore, the crash kernel's dmesg, its status."""
+    """The files fetched after a crash: the vmcore (None for a dmesg-only transport), the
+    crashed kernel's dmesg, the transport's status (``size``...)."""
 
-    vmcore: Path
+    vmcore: Path | None
     dmesg: Path | None
     status: dict[str, str]
 
@@ -45,6 +48,11 @@ class VmcoreTransport(Protocol):
     whole fetch (:data:`DEFAULT_FETCH_TIMEOUT` when None), else raises PhaseTimeout with phase
     ``fetch``. Files get their final names only once complete: after a failure no file of
     this fetch (nor a stale one of an earlier fetch) is left under a final name.
+
+    Optional methods the engine calls when a transport has them: ``before_crash(run)`` just
+    before a trigger (``run`` runs a board command); ``kernel_args()``, what the crash kernel
+    must be told (added to an ``arm:`` command line); ``take_console(text)``, the crash
+    kernel's console text up to the saver's success line, before ``fetch`` (``serial``).
     """
 
     needs_board: bool
@@ -56,7 +64,7 @@ class VmcoreTransport(Protocol):
     def fetch(self, dest: Path, timeout: float | None = None) -> FetchedDump: ...
 
 
-NAMES = ("disk-image", "ssh", "netcat")
+NAMES = ("disk-image", "ssh", "netcat", "serial")
 
 
 def by_name(name: str) -> type[Any]:

@@ -273,3 +273,60 @@ def test_no_stext_either_is_said(tmp_path: Path, busybox: Path) -> None:
     out = _supply_text(tmp_path, busybox, "ffffba15e6a30000 D _etext\n")
     assert out == "pytest-kdump: kallsyms lacks _text and _stext: kexec may fail\n"
     assert not (tmp_path / "calls").exists()
+
+
+# pytest_kdump.dump=serial: the log goes over the console (pytest_kdump/transports/serial.py)
+SERIAL_HARNESS = r"""
+. "$INIT"
+VMCORE=$T/proc-vmcore
+PRINTK=$T/printk
+TMP=$T
+cmdline="pytest_kdump.dump=serial $OPTIONS"
+uname() { echo 6.1.0-test; }
+after_dump() { say "after_dump"; exit 0; }
+save_vmcore
+echo "save_vmcore returned"
+"""
+RECORDED_LOG = Path(__file__).resolve().parents[1] / "data" / "serial-x86_64" / "vmcore-dmesg.txt"
+
+
+def _send(tmp_path: Path, busybox: Path, options: str = "", rc: int = 0) -> str:
+    """Run save_vmcore with pytest_kdump.dump=serial, makedumpfile's --dump-dmesg writing the
+    recorded log (or exiting ``rc``); the shell's output."""
+    (tmp_path / "bin").mkdir()
+    stub = tmp_path / "bin" / "makedumpfile"
+    stub.write_text(f"#!{busybox} sh\n"
+                    f'[ "$MDF_RC" = 0 ] || {{ echo "dmesg: bad page"; exit "$MDF_RC"; }}\n'
+                    f'cat "{RECORDED_LOG}" > "$3"\n')
+    stub.chmod(0o755)
+    (tmp_path / "printk").write_text("7\t4\t1\t7\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "T": str(tmp_path), "INIT": str(INIT),
+           "PYTEST_KDUMP_INIT_LIB": "1", "OPTIONS": options, "MDF_RC": str(rc)}
+    proc = subprocess.run([str(busybox), "sh", "-c", SERIAL_HARNESS], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "save_vmcore returned" not in proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.parametrize("options, sent", [("", 24705), ("pytest_kdump.serial_limit=3000", 3000),
+                                           ("pytest_kdump.serial_limit=x1", 24705)])
+def test_serial_dump_sends_the_log_the_transport_reads(tmp_path: Path, busybox: Path,
+                                                       options: str, sent: int) -> None:
+    from pytest_kdump.transports.serial import find_block
+
+    out = _send(tmp_path, busybox, options)
+    log = RECORDED_LOG.read_bytes()
+    block = find_block(out)
+    assert block is not None and block.problem is None, out[-500:]
+    assert (block.sent, block.total, block.text) == (sent, len(log), log[-sent:])
+    assert f"pytest-kdump: DUMP-OK size={sent} dmesg only\npytest-kdump: after_dump" in out
+    assert (tmp_path / "printk").read_text() == "7\n"  # the level found is set back
+    assert ("is no byte count: using 65536" in out) == ("x1" in options)
+
+
+def test_serial_dump_reports_a_failed_log_extraction(tmp_path: Path, busybox: Path) -> None:
+    out = _send(tmp_path, busybox, rc=3)
+    assert ("pytest-kdump: DUMP-FAILED step=dump-dmesg rc=3 makedumpfile --dump-dmesg "
+            "failed: dmesg: bad page") in out
+    assert "kdump-dmesg: begin" not in out and "DUMP-OK" not in out

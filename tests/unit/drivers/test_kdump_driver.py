@@ -60,7 +60,10 @@ def test_kdump_driver_saver_and_transport_by_name(tmp_path: Path) -> None:
         _load_target(tmp_path, "        recognizer: pytest-kdump\n        saver: kdump-tools\n")
     with pytest.raises(ConfigError, match="unknown vmcore transport 'nfs'") as exc:
         _load_target(tmp_path, "        transport: nfs\n")
-    assert exc.value.advice == "use one of: disk-image, ssh, netcat"
+    assert exc.value.advice == "use one of: disk-image, ssh, netcat, serial"
+    serial = _load_target(tmp_path, "        transport: serial\n").get_driver("KdumpDriver",
+                                                                       activate=False)
+    assert type(serial._transport()).__name__ == "SerialTransport"
 
 
 @pytest.mark.filterwarnings("ignore:unsupported attribute")
