@@ -315,7 +315,7 @@ class Kdump:
         if total > sent:
             note = (f"the crash kernel sent the last {sent} of the log's {total} bytes (its "
                     "size limit)")
-        result = self._guard(analyze_dmesg, dump.dmesg, note)
+        result = self._guard(analyze_dmesg, dump.dmesg, note, self.session.vmlinux)
         crash = Crash(dump=dump, analysis=result, artifacts=dump.dmesg.parent,
                       tool=self.session.crash_tool, vmlinux=self.session.vmlinux)
         self.crashes.append(crash)

@@ -15,6 +15,7 @@ import re
 import time
 from pathlib import Path
 
+from pytest_kdump import symbols
 from pytest_kdump.analysis.model import Analysis, Frame, Task
 from pytest_kdump.detect import CrashRecord, find_crashes
 from pytest_kdump.errors import AnalysisError
@@ -33,14 +34,21 @@ def chosen_record(records: list[CrashRecord]) -> CrashRecord | None:
     return records[-1] if records else None
 
 
-def analyze_dmesg(path: Path, note: str | None = None) -> Analysis:
+def analyze_dmesg(path: Path, note: str | None = None,
+                  vmlinux: Path | None = None) -> Analysis:
     """The analysis of the kernel log in ``path`` (``vmcore-dmesg.txt``); ``note`` goes into
-    its warnings (e.g. that the crash kernel sent only the log's end). AnalysisError when the
-    log holds no crash report."""
+    its warnings (e.g. that the crash kernel sent only the log's end). With the debug
+    ``vmlinux``, frames printed past a noreturn call get their real caller's name
+    (:func:`~pytest_kdump.symbols.fix_noreturn_frames`: arm64's sysrq panic). AnalysisError
+    when the log holds no crash report."""
     started = time.monotonic()
     text = Path(path).read_text(errors="replace")
     records = find_crashes(text)
     record = chosen_record(records)
+    if record is not None and vmlinux is not None:
+        table = symbols.function_table(Path(vmlinux))
+        if table is not None:
+            symbols.fix_noreturn_frames(record, table)
     if record is None:
         tail = "\n".join(text.splitlines()[-15:])
         raise AnalysisError(f"the kernel log {path.name} ({len(text)} characters) holds no "

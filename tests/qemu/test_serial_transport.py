@@ -10,11 +10,13 @@ from pytest_kdump.cachedir import cache_dir
 from tests.helpers import ROOT, child_pytest
 
 SERIAL_ENV = ROOT / "labgrid-envs" / "qemu-x86_64-serial.yaml"
+ARM64_SERIAL_ENV = ROOT / "labgrid-envs" / "qemu-arm64-serial.yaml"
 EXAMPLE = ROOT / "examples" / "test_sysrq_any_transport.py"
+CACHE = cache_dir()  # read at import: pytester's fixture gives each test another HOME
 
 
 def _run(pytester, monkeypatch, tmp_path, env, *tests):
-    monkeypatch.setenv("PYTEST_KDUMP_CACHE", str(cache_dir()))
+    monkeypatch.setenv("PYTEST_KDUMP_CACHE", str(CACHE))
     monkeypatch.setenv("LG_KDUMP_RUN", str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
     artifacts = tmp_path / "artifacts"
@@ -65,3 +67,16 @@ def test_a_size_limit_sends_the_end_of_the_log_and_says_so(pytester, monkeypatch
     assert any("sent the last 3000 of the log's" in w for w in record["warnings"]), record
     assert len(open(record["dmesg"], "rb").read()) == 3000
     assert record["panic_message"] == "sysrq triggered crash"
+
+
+def test_the_example_on_an_arm64_board_over_the_console(pytester, monkeypatch, tmp_path):
+    """The BeaglePlay stand-in with no network: its 6.1 kernel prints the frame past panic()
+    as the next function; the debug vmlinux names it, as crash would."""
+    result, records = _run(pytester, monkeypatch, tmp_path, ARM64_SERIAL_ENV, EXAMPLE)
+    result.assert_outcomes(passed=1)
+    (record,) = records.values()
+    assert record["vmcore"] is None and record["analysis"]["backend"] == "dmesg"
+    assert record["analysis"]["kernel_release"].endswith("-arm64")
+    backtrace = record["analysis"]["backtrace"]
+    assert any(f.endswith(" sysrq_handle_crash") for f in backtrace), backtrace
+    assert not any("sysrq_reset_seq_param_set" in f for f in backtrace), backtrace

@@ -42,3 +42,24 @@ def test_a_log_without_a_crash_report_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError, match="holds no crash report") as info:
         analyze_dmesg(log)
     assert info.value.phase == "analysis" and "serial_limit" in info.value.advice
+
+
+ARM64_LOG = LOG.parents[1] / "serial-arm64" / "vmcore-dmesg.txt"
+
+
+def test_arm64_frame_past_panic_is_named_with_the_vmlinux(monkeypatch) -> None:
+    """arm64 6.1 prints the frame past panic() as the next function (+0x0): with the vmlinux's
+    function table it is its caller, sysrq_handle_crash, as crash would show it."""
+    from pytest_kdump import symbols
+    from tests.unit.test_symbols import READELF
+
+    plain = analyze_dmesg(ARM64_LOG)
+    assert "sysrq_reset_seq_param_set" in plain.functions
+    assert plain.kernel_release == "6.1.0-50-arm64"
+    assert plain.crashing_task.command == "sh"
+    monkeypatch.setattr(symbols, "function_table",
+                        lambda path: symbols.FunctionTable.from_readelf(READELF))
+    fixed = analyze_dmesg(ARM64_LOG, vmlinux=Path("vmlinux"))
+    assert "sysrq_handle_crash" in fixed.functions
+    assert "sysrq_reset_seq_param_set" not in fixed.functions
+    assert fixed.sys["SIGNATURE"] == "Kernel panic: sysrq triggered crash in sysrq_handle_crash"
