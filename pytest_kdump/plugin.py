@@ -30,6 +30,7 @@ from pytest_kdump.analysis.crash.tool import (
 )
 from pytest_kdump.arch import get_arch
 from pytest_kdump.cachedir import cache_dir
+from pytest_kdump.drivers.board import console_open_error
 from pytest_kdump.drivers.environment import check_env_file, set_env_defaults
 from pytest_kdump.errors import KdumpError, ToolError, UnexpectedCrash
 from pytest_kdump.rack import places as rack_places
@@ -282,6 +283,11 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
         pytest.fail(str(exc), pytrace=False)
     except (NoDriverFoundError, BindingError, InvalidConfigError) as exc:  # labgrid's own
         pytest.fail(f"labgrid environment: {exc}", pytrace=False)
+    except OSError as exc:  # a console that cannot be opened (pyserial's SerialException)
+        error = console_open_error(target, exc)
+        if error is None:
+            raise
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
     if config.getoption("--kdump-full-boots") or config.getini("kdump_full_boots"):
         session.engine.snapshot = None
     config.stash[_SESSION] = session

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # read()/write() are logged @steps, and labgrid's step stack is not thread-safe: the capture
 # thread reads through _read, and writes go through _write outside the step log.
 CONSOLE_INTERNALS = ("_read", "_write")
-# SerialDriver's pyserial port, read directly (see LabgridBoard._serial_read)
+# SerialDriver's pyserial port, read directly (see LabgridBoard._serial_read); its
+# on_activate (public driver API) is called again to reconnect a lost console
 SERIAL_INTERNALS = ("serial",)
 
 # QEMUDriver state that QemuBoard reads and resets (no public API: QEMU exiting by itself,
@@ -71,6 +72,9 @@ class LabgridBoard:
 
     _power_advice = "check the power driver and its connection (see the error above)"
     power_timeout: float | None = 60.0  # seconds for the power driver to switch the board
+    # seconds for a lost serial console to come back at the next power-on (an exporter
+    # restarted: the coordinator gives the place its resources again within 15 s)
+    reconnect_timeout = 45.0
 
     def __init__(self, power: PowerProtocol | None, console: ConsoleProtocol,
                  name: str = "board") -> None:
@@ -79,6 +83,9 @@ class LabgridBoard:
         self.name = name
         self._lock = threading.Lock()
         self._power_pending: threading.Thread | None = None  # a power request not answered
+        # why the serial console's connection broke (ser2net or the exporter went away);
+        # reconnected at the next power-on
+        self.console_lost: str | None = None
 
     @property
     def power_control(self) -> bool:
@@ -92,6 +99,8 @@ class LabgridBoard:
                 "answers at a shell on its console)", phase="boot", advice=NO_POWER_ADVICE)
         with self._lock:
             self._before_power_on()
+            if self.console_lost is not None:
+                self._reconnect()
             try:
                 self._switch(self.power.on, "on")
             except BoardDied:
@@ -164,7 +173,11 @@ class LabgridBoard:
                 data = self._receive(timeout)
             except pexpect.TIMEOUT:
                 return b""
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError) as exc:  # pyserial's SerialException is an OSError
+                if isinstance(self.console, SerialDriver) and self.console_lost is None:
+                    self.console_lost = _short(exc)
+                    logger.warning("the console of board %s (%s) was lost: %s", self.name,
+                                   port_endpoint(self.console.port), self.console_lost)
                 raise SourceGone() from exc
             if not data and not self.alive():
                 raise SourceGone()
@@ -172,6 +185,8 @@ class LabgridBoard:
 
     def _check_readable(self) -> None:
         """Raise SourceGone when the console cannot be read now (under the lock)."""
+        if self.console_lost is not None:
+            raise SourceGone()  # until the next power-on reconnects it
 
     def _receive(self, timeout: float) -> bytes:
         """The console's bytes within ``timeout`` (under the lock; may raise pexpect.TIMEOUT,
@@ -195,18 +210,68 @@ class LabgridBoard:
         return data
 
     def write(self, data: bytes) -> None:
-        if not self.alive():
-            raise BoardDied(f"cannot write to the console: {self.describe_death()}")
+        if not self.alive() or self.console_lost is not None:
+            raise BoardDied(f"cannot write to the console: {self.describe_death()}",
+                            advice=self._console_advice() if self.console_lost else None)
         write = getattr(self.console, "_write", None) or self.console.write
         while data:
-            sent = write(data)
+            try:
+                sent = write(data)
+            except OSError as exc:  # the connection broke (pyserial's SerialException)
+                if isinstance(self.console, SerialDriver):
+                    self.console_lost = self.console_lost or _short(exc)
+                raise BoardDied(f"cannot write to the console: {self.describe_death()}",
+                                advice=self._console_advice()) from exc
             data = data[sent:] if isinstance(sent, int) and sent > 0 else b""
 
     def alive(self) -> bool:
         return True
 
     def describe_death(self) -> str:
+        if self.console_lost is not None:
+            port = self.console.port
+            gone = ("the exporter serving the place or its ser2net went away"
+                    if hasattr(port, "host") else "the serial device went away")
+            return (f"the console connection of board {self.name} ({port_endpoint(port)}) "
+                    f"was lost: {self.console_lost}; {gone}")
         return "the console stopped answering"
+
+    def death_advice(self) -> str | None:
+        """What to check when the board went away, if this board knows better than the
+        phase's generic advice (its console connection was lost)."""
+        return self._console_advice() if self.console_lost is not None else None
+
+    def _console_advice(self) -> str:
+        return console_advice(place_of(getattr(self.console, "target", None)))
+
+    def _reconnect(self) -> None:
+        """Open the lost serial console again (under the lock), on the endpoint its resource
+        names now (an exporter restarted gives it another ser2net port), retrying for
+        :attr:`reconnect_timeout`; the board is switched off first, as its state is unknown
+        (it may have run on while nobody read its console). BoardDied if it stays away."""
+        console = self.console
+        self._switch(self.power.off, "off")
+        with contextlib.suppress(Exception):  # the broken connection: close what is left
+            console.close()
+        deadline = time.monotonic() + self.reconnect_timeout
+        while True:
+            with contextlib.suppress(Exception):  # a remote place: the coordinator's update
+                console.port.poll()
+            try:
+                console.on_activate()  # labgrid's open, at the resource's current address
+                break
+            except (OSError, ValueError) as exc:
+                last = _short(exc)
+            if time.monotonic() > deadline:
+                raise BoardDied(
+                    f"the console of board {self.name} ({port_endpoint(console.port)}) was lost "
+                    f"({self.console_lost}) and could not be opened again within "
+                    f"{self.reconnect_timeout:g} s: {last}", phase="boot",
+                    advice=self._console_advice())
+            time.sleep(1.0)
+        logger.warning("the console of board %s is connected again (%s) after it was lost: %s",
+                       self.name, port_endpoint(console.port), self.console_lost)
+        self.console_lost = None
 
 
 class QemuBoard(LabgridBoard):
@@ -484,6 +549,52 @@ def _process_state(pid: int) -> str:
         if line.startswith("State:"):
             return "state " + line.split(":", 1)[1].strip()
     return "state unknown"
+
+
+def _short(exc: BaseException) -> str:
+    """An exception as one line: labgrid and pyserial repeat the URL in each wrapper
+    ("Could not open serial port URL: Could not open port URL: [Errno 111] ..."): the
+    innermost reason, with the exception's type."""
+    text = str(exc).rsplit(": ", 1)[-1].strip() or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+def port_endpoint(port: Any) -> str:
+    """Where a serial port resource is: ``ser2net at HOST:PORT (rfc2217)`` for a
+    NetworkSerialPort, else the device."""
+    if hasattr(port, "host"):
+        return f"ser2net at {port.host}:{port.port} ({getattr(port, 'protocol', 'rfc2217')})"
+    return f"serial port {getattr(port, 'port', port)}"
+
+
+def console_advice(place: str | None) -> str:
+    """What to check when a serial console cannot be reached."""
+    if place is None:
+        return ("check the serial cable and that nothing else holds the port (fuser, "
+                "lsof); a USB adapter that re-enumerated may have another name now")
+    return (f"check that the exporter serving place {place} runs and that its ser2net listens "
+            f"on the port `labgrid-client -p {place} -v resources` shows (the exporter's log "
+            "says when it starts or stops ser2net); an exporter restarted gives the place "
+            "its resources again within 15 s, a ser2net that died comes back when the place "
+            "is released and acquired again")
+
+
+def console_open_error(target: Any, exc: OSError) -> KdumpError | None:
+    """A clear error for a target's serial console that could not be opened when its
+    drivers were activated (pyserial's SerialException: ser2net refusing the connection, a
+    missing device), or None if ``target`` has no serial port to blame."""
+    from labgrid.resource import NetworkSerialPort, SerialPort
+
+    ports = [r for r in getattr(target, "resources", None) or []
+             if isinstance(r, (NetworkSerialPort, SerialPort))]
+    if not ports:
+        return None
+    place = place_of(target)
+    where = ", ".join(port_endpoint(p) for p in ports)
+    on = f" on place {place}" if place else ""
+    return BoardDied(f"cannot open the console of target {target.name}{on}: {where} could "
+                     f"not be opened ({_short(exc)})", phase="setup",
+                     advice=console_advice(place))
 
 
 def place_of(target: Any) -> str | None:

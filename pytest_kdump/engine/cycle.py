@@ -307,7 +307,9 @@ class CycleEngine:
 
     def _error(self, cls: type[KdumpError], phase: str, message: str) -> KdumpError:
         tail = self.capture.tail()
-        advice = "; ".join(diagnose(tail) + [ADVICE[phase]])
+        # a board that knows why it went away (a lost console connection) says what to check
+        own = getattr(self.board, "death_advice", None) if cls is BoardDied else None
+        advice = "; ".join(diagnose(tail) + [(own and own()) or ADVICE[phase]])
         return cls(message, phase=phase, advice=advice, console_tail=tail,
                    log_path=self.log_path)
 

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_kdump.build.image import build_image, current_image
@@ -262,18 +263,7 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
     (rack_dir / "exporter.yaml").write_text(
         exporter_yaml(state.boards, ready["boards"], state.power_url))
     progress("rack: starting labgrid-exporter")
-    _record(state, "exporter", _start(
-        "exporter", [tools["labgrid-exporter"], "-c", state.coordinator, "-n", state.exporter,
-                     "--hostname", "127.0.0.1", str(rack_dir / "exporter.yaml")], rack_dir,
-        env))
-    wanted = {f"{state.exporter}/{b.name}/NetworkSerialPort" for b in state.boards}
-
-    def exported() -> bool:
-        out = client(state.coordinator, "resources", check=False).stdout
-        return wanted <= set(out.split())
-
-    _wait("labgrid-exporter's resources", exported, state.pids["exporter"],
-          rack_dir / "exporter.log")
+    _start_exporter(state, tools["labgrid-exporter"])
     known = set(client(state.coordinator, "places", check=False).stdout.split())
     for b in state.boards:
         if b.name not in known:  # the coordinator keeps places across restarts
@@ -282,6 +272,37 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
                    f"{state.exporter}/{b.name}/*")
     state.save()
     progress(f"rack: up, places {', '.join(state.places)}")
+
+
+def _start_exporter(state: RackState, exporter: str) -> None:
+    """Start labgrid-exporter on the rack's ``exporter.yaml`` and wait until the coordinator
+    lists every board's serial port."""
+    _record(state, "exporter", _start(
+        "exporter", [exporter, "-c", state.coordinator, "-n", state.exporter,
+                     "--hostname", "127.0.0.1", str(state.dir / "exporter.yaml")], state.dir,
+        client_env(state.coordinator)))
+    wanted = {f"{state.exporter}/{b.name}/NetworkSerialPort" for b in state.boards}
+
+    def exported() -> bool:
+        out = client(state.coordinator, "resources", check=False).stdout
+        return wanted <= set(out.split())
+
+    _wait("labgrid-exporter's resources", exported, state.pids["exporter"],
+          state.dir / "exporter.log")
+
+
+def restart_exporter(state: RackState, progress: Callable[[str], None] = print) -> int:
+    """Stop the rack's labgrid-exporter (its process group, ser2net included) if it still
+    runs, start it again and wait for its resources (as an exporter restarted by systemd);
+    return its new pid. ``state`` and ``rack.json`` get the new process."""
+    pid, started = state.pids.get("exporter"), state.started.get("exporter")
+    fields = _stat(pid) if pid is not None else None
+    if pid is not None and not (fields and fields[0] != "Z" and started
+                                and int(fields[19]) != started):  # not a reused pid
+        _stop_group(pid)  # also when its leader is gone: its ser2net may be left
+    progress("rack: starting labgrid-exporter again")
+    _start_exporter(state, tool("labgrid-exporter"))
+    return state.pids["exporter"]
 
 
 def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list[str]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -140,6 +142,173 @@ def test_a_power_switch_that_does_not_answer_fails_naming_place_and_switch(
     assert "within 5 s (rest http://127.0.0.1:" in out, out[-4000:]
     assert seconds < 120, f"the run took {seconds:.0f} s"
     assert _acquired(rack)["board-1"] == "None"  # released after the failure too
+
+
+# A plugin for the child run: in the xdist worker that holds board-1, once the place is
+# acquired (the exporter started its ser2net) and before the session opens the console, the
+# exporter's ser2net for that board is killed: the place's serial port refuses connections.
+KILL_SER2NET = """
+import json, os, signal, time
+from pathlib import Path
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput") or os.environ["LG_PLACE"] != "board-1":
+        return
+    rack = Path(os.environ["LG_KDUMP_RACK"])
+    tty = json.loads((rack / "boards.json").read_text())["boards"]["board-1"]["tty"]
+    group = json.loads((rack / "rack.json").read_text())["pids"]["exporter"]
+    connector = f"  connector: serialdev(nouucplock=true),{tty},".encode()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\\0")
+                if (proc.name.isdigit() and os.getpgid(int(proc.name)) == group
+                        and argv[0].endswith(b"ser2net")
+                        and any(a.startswith(connector) for a in argv)):
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    return
+            except OSError:
+                continue
+        time.sleep(0.1)
+    raise RuntimeError(f"no ser2net of board-1 ({tty}) in the exporter's group {group}")
+"""
+
+
+def test_a_ser2net_refusing_the_connection_fails_naming_place_and_port(
+        pytester, monkeypatch, request, rack):
+    """board-1's ser2net dies while the place is acquired (the exporter does not notice): the
+    worker on board-1 fails each of its tests at once, naming the place, ser2net's address
+    and what to check; the worker on board-2 passes its tests; both places are released."""
+    pytester.makepyfile(kill_ser2net=KILL_SER2NET)
+    result, cases, root = _run(pytester, monkeypatch, request, rack, "rack-ser2net",
+                               "board-1,board-2", "-n", "2", "-p", "kill_ser2net")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and len(cases) == 3, out[-6000:]
+    errors = [case.find("error") for case in cases if case.find("error") is not None]
+    passed = [case for case in cases if not any(child.tag in ("failure", "error", "skipped")
+                                                for child in case)]
+    assert errors and len(errors) + len(passed) == 3, out[-6000:]
+    for error in errors:  # each of board-1's tests, at its set-up
+        text = f"{error.get('message')}\n{error.text}"
+        assert re.search(r"\[phase setup\] cannot open the console of target main on place "
+                         r"board-1: ser2net at 127\.0\.0\.1:\d+ \(rfc2217\) could not be opened "
+                         r"\(SerialException: \[Errno 111\] Connection refused\)", text), text
+        assert "labgrid-client -p board-1 -v resources" in text, text
+        assert "Traceback" not in text and "serialutil.py" not in text, text
+    records = [json.loads(p.read_text()) for p in root.glob("*/kdump.json")]
+    assert len(records) == len(passed) and {r["board"]["place"] for r in records} == \
+        {"board-2"}, [r["board"] for r in records]
+    assert all(r["outcome"] == "passed" for r in records), records
+    assert _acquired(rack) == {"board-1": "None", "board-2": "None"}
+
+
+def _new_qemu(folder: Path, old: set[int], deadline: float) -> int | None:
+    """A QEMU of the board whose folder is ``folder``, not in ``old``, that has run for a
+    second (one that cannot start exits at once)."""
+    while time.monotonic() < deadline:
+        found = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and _cmdline(int(p.name)).startswith("qemu-system")
+                 and f"{folder}/" in _cmdline(int(p.name))} - old
+        if found:
+            time.sleep(1.0)
+            running = [pid for pid in found if control._alive(pid)]
+            if running:
+                return running[0]
+            old |= found
+        time.sleep(0.1)
+    return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def own_rack(tmp_path_factory: pytest.TempPathFactory, rack: RackState):
+    """A rack of its own, for a test that restarts its exporter and takes it down; the module
+    rack's boards are switched off meanwhile (two cores)."""
+    for index in (1, 2):
+        rest.power_set(rack.power_url, None, index, False)
+    folder = tmp_path_factory.mktemp("own-rack")
+    state = control.up(folder, boards=2, port=control.free_port(), progress=lambda _: None)
+    yield state
+    control.down(folder, progress=lambda _: None)
+
+
+def test_an_exporter_restarted_during_a_test_fails_it_naming_the_place_then_reconnects(
+        pytester, monkeypatch, request, own_rack):
+    """The exporter (with its ser2net) is killed while board-1 boots for its first test, and
+    started again: the test under way on each place fails in its phase, saying that the
+    place's console connection was lost and what to check; the next test on each place
+    reconnects (the coordinator gives the places their resources again) and passes; both
+    places are released; the killed exporter's group is gone, and rack down leaves
+    nothing."""
+    rack = own_rack
+    old_group = rack.pids["exporter"]
+    before = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    events: list[str] = []
+
+    def restart() -> None:
+        try:
+            qemu = _new_qemu(rack.dir / "board-1", before, time.monotonic() + 300)
+            if qemu is None:
+                events.append("no QEMU of board-1 started")
+                return
+            time.sleep(0.5)  # board-1 is booting
+            os.killpg(old_group, signal.SIGKILL)  # as a crash or kill -9 of the exporter
+            events.append("killed")
+            control.restart_exporter(rack, progress=lambda _: None)
+            events.append("restarted")
+        except Exception as exc:  # the test fails on it below
+            events.append(f"restart failed: {exc!r}")
+
+    # four sysrq tests, two per worker (xdist's load scheduling sends 2 to each of 2 workers)
+    sysrq = (ROOT / "examples" / "test_sysrq_crash.py").read_text()
+    tests = [pytester.path / f"test_sysrq_{n}.py" for n in range(1, 5)]
+    for path in tests:
+        path.write_text(sysrq)
+    worker = threading.Thread(target=restart, daemon=True)
+    worker.start()
+    result, cases, root = _run(pytester, monkeypatch, request, rack, "rack-exporter",
+                               "board-1,board-2", "-n", "2", tests=tests)
+    worker.join(60)
+    out = result.stdout.str()
+    assert events == ["killed", "restarted"], (events, out[-6000:])
+    assert len(cases) == 4, out[-6000:]
+    assert not [c for c in cases if c.find("error") is not None or c.find("skipped") is not None]
+    failed = [case.find("failure") for case in cases if case.find("failure") is not None]
+    places = []
+    for failure in failed:
+        text = f"{failure.get('message')}\n{failure.text}"
+        found = re.search(r"\[phase (boot|shell)\] the board went away during \1: the console "
+                          r"connection of board main on place (board-\d) \(ser2net at "
+                          r"127\.0\.0\.1:\d+ \(rfc2217\)\) was lost: SerialException: ", text)
+        assert found, text
+        assert f"labgrid-client -p {found.group(2)} -v resources" in text, text
+        places.append(found.group(2))
+    # board-1's test under way fails; board-2's too if it was reading its console then (the
+    # same exporter served it); the next test on each place reconnects and passes
+    assert "board-1" in places and len(places) == len(set(places)), places
+    records = [json.loads(p.read_text()) for p in root.glob("*/kdump.json")]
+    outcomes = {place: sorted(r["outcome"] for r in records if r["board"]["place"] == place)
+                for place in ("board-1", "board-2")}
+    assert outcomes["board-1"] == ["failed", "passed"], outcomes
+    assert outcomes["board-2"] in (["failed", "passed"], ["passed", "passed"]), outcomes
+    assert _acquired(rack) == {"board-1": "None", "board-2": "None"}
+    with pytest.raises(ProcessLookupError):  # the killed exporter's ser2net went with it
+        os.killpg(old_group, 0)
+    assert rack.pids["exporter"] != old_group and control.running(rack)["exporter"]
+    processes = _rack_processes(rack)
+    stopped = control.down(rack.dir, progress=lambda _: None)
+    assert stopped == ["exporter", "coordinator", "boardhost"], stopped
+    left = [p for p in processes if control._alive(p)]
+    assert not left, [_cmdline(p) for p in left]
+    assert not _rack_processes(rack)
 
 
 def test_without_coordinator_a_run_stops_at_once_and_down_leaves_nothing(

@@ -83,6 +83,16 @@ def test_serial_driver_keeps_its_pyserial_port_in_serial() -> None:
     assert "self.serial.timeout = timeout" in inspect.getsource(SerialDriver._read)
 
 
+def test_serial_driver_on_activate_opens_the_port_its_resource_names_now() -> None:
+    """LabgridBoard._reconnect closes a lost SerialDriver and calls on_activate again: it must
+    take the address from the resource at each call (an exporter restarted serves the place
+    on another port) and open the port."""
+    activate = inspect.getsource(SerialDriver.on_activate)
+    assert "host, port = proxymanager.get_host_and_port(self.port)" in activate
+    assert "self.open()" in activate
+    assert "self.status = 0" in inspect.getsource(SerialDriver.close)
+
+
 def test_qemuboard_on_a_qemu_driver(qemu: QEMUDriver) -> None:
     board = make_board(None, qemu, "vm")
     assert isinstance(board, QemuBoard) and isinstance(board, NmiBoard)

@@ -98,3 +98,25 @@ def test_board_without_power_control_starts_unknown(tmp_path: Path) -> None:
         assert engine.state is BoardState.UNKNOWN
     finally:
         engine.capture.close()
+
+
+def test_a_board_that_knows_why_it_went_away_gives_the_advice(tmp_path: Path) -> None:
+    """BoardDied in a phase takes the board's own advice (a lost console connection names
+    the place to check) over the phase's generic one; other errors keep the phase's."""
+    from pytest_kdump.engine.advice import ADVICE
+    from pytest_kdump.engine.cycle import CycleEngine
+    from pytest_kdump.errors import BoardDied, PhaseTimeout
+
+    class LostConsoleBoard(QuietBoard):
+        def death_advice(self) -> str | None:
+            return "check the exporter of place p1"
+
+    engine = CycleEngine(LostConsoleBoard(), DiskImageTransport(tmp_path / "d.img"), tmp_path)
+    try:
+        died = engine._error(BoardDied, "shell", "the board went away during shell")
+        assert died.advice.endswith("check the exporter of place p1")
+        assert ADVICE["shell"] not in died.advice
+        timed_out = engine._error(PhaseTimeout, "shell", "shell did not finish")
+        assert timed_out.advice.endswith(ADVICE["shell"])
+    finally:
+        engine.capture.close()
