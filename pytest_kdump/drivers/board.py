@@ -106,7 +106,7 @@ class LabgridBoard:
             except BoardDied:
                 raise
             except Exception as exc:  # labgrid raises plain errors (IOError, timeouts...)
-                raise BoardDied(f"power-on failed: {exc!r}. {self.describe_death()}",
+                raise BoardDied(f"power-on of board {self.name} failed: {_power_error(exc)}",
                                 phase="boot", advice=self._power_advice) from exc
 
     def _before_power_on(self) -> None:
@@ -121,7 +121,7 @@ class LabgridBoard:
             except BoardDied:
                 raise
             except Exception as exc:
-                raise BoardDied(f"power-off of board {self.name} failed: {exc!r}",
+                raise BoardDied(f"power-off of board {self.name} failed: {_power_error(exc)}",
                                 advice=self._power_advice) from exc
 
     def _power_where(self) -> str:
@@ -549,6 +549,17 @@ def _process_state(pid: int) -> str:
         if line.startswith("State:"):
             return "state " + line.split(":", 1)[1].strip()
     return "state unknown"
+
+
+def _power_error(exc: BaseException) -> str:
+    """A power driver's exception, with what an HTTP power switch answered (labgrid's
+    network power drivers raise requests' HTTPError, whose text has only the status: the
+    answer's body says why, e.g. a rack board's QEMU log tail)."""
+    body = getattr(getattr(exc, "response", None), "text", None)
+    text = repr(exc)
+    if isinstance(body, str) and body.strip():
+        text += f"; the switch answered: {' '.join(body.split())[:500]}"
+    return text
 
 
 def _short(exc: BaseException) -> str:

@@ -231,12 +231,13 @@ def up(rack_dir: Path, boards: int = 2, arch: str = "x86_64",
 
 def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None:
     rack_dir, env = state.dir, client_env(state.coordinator)
+    kernel, initrd = _keep_image(image, rack_dir / "image")
     config = {"boards": []}
     for b in state.boards:
         b.folder(rack_dir).mkdir(exist_ok=True)
         disk = b.dump_disk(rack_dir)
         DiskImageTransport(disk).prepare()
-        argv = b.qemu_argv(image.kernel, image.initrd, disk, serial_port="{serial_port}")
+        argv = b.qemu_argv(kernel, initrd, disk, serial_port="{serial_port}")
         config["boards"].append({"name": b.name, "index": b.index, "argv": argv,
                                  "log": str(b.folder(rack_dir) / "qemu.log")})
     (rack_dir / "boardhost-config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -272,6 +273,24 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
                    f"{state.exporter}/{b.name}/*")
     state.save()
     progress(f"rack: up, places {', '.join(state.places)}")
+
+
+def _keep_image(image, folder: Path) -> tuple[Path, Path]:
+    """The boards' kernel and initrd, linked (or copied) into the rack's folder: a later
+    image build replaces the cache's folder, and the rack's boards boot on meanwhile."""
+    folder.mkdir(exist_ok=True)
+    kept = []
+    for src in (Path(image.kernel), Path(image.initrd)):
+        dest = folder / src.name
+        partial = folder / f".{src.name}.partial"
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(src, partial)
+        except OSError:  # another file system
+            shutil.copy2(src, partial)
+        partial.replace(dest)
+        kept.append(dest)
+    return kept[0], kept[1]
 
 
 def _start_exporter(state: RackState, exporter: str) -> None:

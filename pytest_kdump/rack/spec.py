@@ -6,6 +6,8 @@ A rack lives in one folder (default ``<cache>/rack``)::
     exporter.yaml          labgrid-exporter's resources, one group per board
     coordinator/           labgrid-coordinator's working folder (places.yaml, resources.yaml)
     boards.json            written by the board host when its outlets and ptys are ready
+    image/                 the boards' kernel and initrd (linked from the image cache at
+                           ``up``: a later image build does not pull them from under the rack)
     board-1/dump.img       board-1's dump disk (the ``disk-image`` transport reads it)
     board-1/qemu.log       board-1's QEMU stderr, one power-on after another
     *.log                  each program's output

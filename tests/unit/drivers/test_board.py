@@ -236,3 +236,28 @@ def test_a_lost_ser2net_connection_names_the_endpoint_and_is_reopened_at_power_o
         target.deactivate(serial)
         os.close(master)
         os.close(slave)
+
+
+def test_a_power_switch_error_shows_what_the_switch_answered() -> None:
+    """A rack board whose QEMU cannot start: the switch answers 500 with QEMU's log tail,
+    and the error shows that answer (requests' HTTPError says only the status)."""
+    import requests
+
+    class RefusingSwitch:
+        port = None
+
+        def on(self) -> None:
+            answer = requests.Response()
+            answer.status_code = 500
+            answer._content = b"QEMU exited at once with status 1: qemu: could not load kernel"
+            raise requests.HTTPError("500 Server Error: Internal Server Error for url: "
+                                     "http://127.0.0.1:1/outlet/1", response=answer)
+
+    board = LabgridBoard(RefusingSwitch(), object(), name="main on place bp1")
+    with pytest.raises(BoardDied) as info:
+        board.power_on()
+    message = info.value.message
+    assert message.startswith("power-on of board main on place bp1 failed: HTTPError(")
+    assert "the switch answered: QEMU exited at once with status 1: qemu: could not load " \
+           "kernel" in message
+    assert "console stopped answering" not in message
