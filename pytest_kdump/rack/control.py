@@ -1,11 +1,12 @@
 """Bring the simulated rack up and down: ``pytest-kdump rack up|down|status``.
 
 ``up`` starts, each in a process group of its own and logging into the rack's folder: the
-board host (:mod:`.boardhost`), ``labgrid-coordinator`` on loopback, and ``labgrid-exporter``
-with one resource group per board (a ``RawSerialPort`` on the board's pty, a
-``NetworkPowerPort`` on its outlet); then it makes one place per board with
+board host (:mod:`.boardhost`), ``labgrid-coordinator`` on loopback, and one
+``labgrid-exporter`` per board, as if each board hung off an exporter host of its own (its
+resource group: a ``RawSerialPort`` on the board's pty, a ``NetworkPowerPort`` on its outlet),
+so that an exporter restarted touches one board only; then it makes one place per board with
 ``labgrid-client`` and waits until the coordinator lists the boards' resources. ``down``
-stops them in the reverse order (SIGTERM to each group, SIGKILL after a grace time): the
+stops them in the reverse order (SIGTERM to each group, SIGKILL after a grace time): an
 exporter takes its ser2net with it, the board host its QEMUs. Every wait is bounded; a rack
 that fails to come up is taken down again and the error names the program and its log.
 """
@@ -28,11 +29,12 @@ from pytest_kdump.errors import ConfigError, KdumpError, ToolError
 from pytest_kdump.rack.spec import DEFAULT_PORT, BoardSpec, RackState, make_boards
 from pytest_kdump.transports.disk_image import DiskImageTransport
 
-EXPORTER_NAME = "rack"
+EXPORTER_NAME = "rack"  # board N's exporter is rack-N (labgrid-exporter -n)
 START_TIMEOUT = 30.0  # seconds for each program to be ready
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 CLIENT_TIMEOUT = 30.0  # seconds for one labgrid-client command
-ORDER = ("boardhost", "coordinator", "exporter")  # started in this order, stopped reversed
+ORDER = ("boardhost", "coordinator", "exporter")  # started in this order (one exporter per
+# board: exporter-board-1...), stopped in the reverse order
 # labgrid-client reads these (an env file, a place, a token, a strategy state, an SSH proxy):
 # a user's shell may have them set for their own work
 STRAY_SETTINGS = frozenset({"LG_PLACE", "LG_TOKEN", "LG_ENV", "LG_STATE", "LG_INITIAL_STATE",
@@ -261,16 +263,18 @@ def _start_all(state: RackState, image, tools: dict[str, str], progress) -> None
     port = int(state.coordinator.rsplit(":", 1)[1])
     _wait("labgrid-coordinator", lambda: _port_open(port), state.pids["coordinator"],
           rack_dir / "coordinator.log")
-    (rack_dir / "exporter.yaml").write_text(
-        exporter_yaml(state.boards, ready["boards"], state.power_url))
-    progress("rack: starting labgrid-exporter")
-    _start_exporter(state, tools["labgrid-exporter"])
+    progress(f"rack: starting {len(state.boards)} labgrid-exporter(s), one per board")
+    for b in state.boards:
+        (rack_dir / f"{exporter_process(b)}.yaml").write_text(
+            exporter_yaml([b], ready["boards"], state.power_url))
+        _start_exporter(state, b, tools["labgrid-exporter"])
     known = set(client(state.coordinator, "places", check=False).stdout.split())
     for b in state.boards:
         if b.name not in known:  # the coordinator keeps places across restarts
             client(state.coordinator, "-p", b.name, "create")
-            client(state.coordinator, "-p", b.name, "add-match",
-                   f"{state.exporter}/{b.name}/*")
+        # a place kept from an older rack may match another exporter name: add ours
+        client(state.coordinator, "-p", b.name, "add-match",
+               f"{exporter_name(state, b)}/{b.name}/*", check=b.name not in known)
     state.save()
     progress(f"rack: up, places {', '.join(state.places)}")
 
@@ -293,35 +297,53 @@ def _keep_image(image, folder: Path) -> tuple[Path, Path]:
     return kept[0], kept[1]
 
 
-def _start_exporter(state: RackState, exporter: str) -> None:
-    """Start labgrid-exporter on the rack's ``exporter.yaml`` and wait until the coordinator
-    lists every board's serial port."""
-    _record(state, "exporter", _start(
-        "exporter", [exporter, "-c", state.coordinator, "-n", state.exporter,
-                     "--hostname", "127.0.0.1", str(state.dir / "exporter.yaml")], state.dir,
+def exporter_process(board: BoardSpec) -> str:
+    """The name under which the rack keeps ``board``'s exporter (its pid in ``rack.json``,
+    its ``.yaml`` and ``.log`` in the rack's folder): ``exporter-board-1``."""
+    return f"exporter-{board.name}"
+
+
+def exporter_name(state: RackState, board: BoardSpec) -> str:
+    """``board``'s exporter as labgrid names it (``-n``; the first part of its resources'
+    names and of its place's match): ``rack-1``."""
+    return f"{state.exporter}-{board.index}"
+
+
+def _start_exporter(state: RackState, board: BoardSpec, exporter: str) -> None:
+    """Start ``board``'s labgrid-exporter and wait until the coordinator lists its serial
+    port."""
+    name = exporter_process(board)
+    _record(state, name, _start(
+        name, [exporter, "-c", state.coordinator, "-n", exporter_name(state, board),
+               "--hostname", "127.0.0.1", str(state.dir / f"{name}.yaml")], state.dir,
         client_env(state.coordinator)))
-    wanted = {f"{state.exporter}/{b.name}/NetworkSerialPort" for b in state.boards}
+    wanted = f"{exporter_name(state, board)}/{board.name}/NetworkSerialPort"
 
     def exported() -> bool:
-        out = client(state.coordinator, "resources", check=False).stdout
-        return wanted <= set(out.split())
+        return wanted in client(state.coordinator, "resources", check=False).stdout.split()
 
-    _wait("labgrid-exporter's resources", exported, state.pids["exporter"],
-          state.dir / "exporter.log")
+    _wait(f"labgrid-exporter of {board.name}", exported, state.pids[name],
+          state.dir / f"{name}.log")
 
 
-def restart_exporter(state: RackState, progress: Callable[[str], None] = print) -> int:
-    """Stop the rack's labgrid-exporter (its process group, ser2net included) if it still
-    runs, start it again and wait for its resources (as an exporter restarted by systemd);
-    return its new pid. ``state`` and ``rack.json`` get the new process."""
-    pid, started = state.pids.get("exporter"), state.started.get("exporter")
+def restart_exporter(state: RackState, board: str,
+                     progress: Callable[[str], None] = print) -> int:
+    """Stop board ``board``'s labgrid-exporter (its process group, ser2net included) if it
+    still runs, start it again and wait for its resources (as an exporter restarted by
+    systemd); return its new pid. ``state`` and ``rack.json`` get the new process."""
+    spec = next((b for b in state.boards if b.name == board), None)
+    if spec is None:
+        raise RackError(f"no board {board!r} in the rack", advice=f"boards: "
+                        f"{', '.join(state.places)}")
+    name = exporter_process(spec)
+    pid, started = state.pids.get(name), state.started.get(name)
     fields = _stat(pid) if pid is not None else None
     if pid is not None and not (fields and fields[0] != "Z" and started
                                 and int(fields[19]) != started):  # not a reused pid
         _stop_group(pid)  # also when its leader is gone: its ser2net may be left
-    progress("rack: starting labgrid-exporter again")
-    _start_exporter(state, tool("labgrid-exporter"))
-    return state.pids["exporter"]
+    progress(f"rack: starting the labgrid-exporter of {board} again")
+    _start_exporter(state, spec, tool("labgrid-exporter"))
+    return state.pids[name]
 
 
 def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list[str]:
@@ -331,10 +353,8 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
     if state is None:
         return []
     stopped = []
-    for name in reversed(ORDER):
-        pid = state.pids.get(name)
-        if pid is None:
-            continue
+    for name in sorted(state.pids, key=lambda n: -ORDER.index(n.split("-", 1)[0])):
+        pid = state.pids[name]
         started = state.started.get(name)
         fields = _stat(pid)
         if fields and fields[0] != "Z" and started and int(fields[19]) != started:

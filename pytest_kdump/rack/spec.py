@@ -3,7 +3,7 @@
 A rack lives in one folder (default ``<cache>/rack``)::
 
     rack.json              the running rack (:class:`RackState`): ports, processes, places
-    exporter.yaml          labgrid-exporter's resources, one group per board
+    exporter-board-1.yaml  board-1's labgrid-exporter (rack-1): the board's resource group
     coordinator/           labgrid-coordinator's working folder (places.yaml, resources.yaml)
     boards.json            written by the board host when its outlets and ptys are ready
     image/                 the boards' kernel and initrd (linked from the image cache at
