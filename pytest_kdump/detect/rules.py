@@ -118,7 +118,7 @@ def _arm_internal(f: Facts) -> Title:
     what = f.groups["what"].strip()
     if what.startswith("Oops"):
         return _oops(f)
-    return Title("oops", "Internal error: " + what, f.message)
+    return Title("oops", "Internal error: " + (what or f"code {f.groups['code']}"), f.message)
 
 
 def _arm(f: Facts) -> Title:
@@ -206,7 +206,8 @@ def _netdev(f: Facts) -> Title:
 def _kasan(f: Facts) -> Title:
     access = f" {f.access['access']}" if f.access else ""
     return Title("kasan", f"KASAN: {f.groups['type']}{access}",
-                 f.headline.removeprefix("BUG: "), location_function(f.groups["where"]))
+                 f.headline.removeprefix("BUG: "),
+                 location_function(f.groups["where"]) if f.groups.get("where") else None)
 
 
 def _kfence(f: Facts) -> Title:
@@ -288,8 +289,10 @@ RULES: list[Rule] = [
                                      r"instruction fetch|at address)\b"), True, _arm),
     Rule("report", "bug", re.compile(r"kernel BUG at (?P<where>[^!]*)!"), True,
          _titled("bug", "kernel BUG")),
-    Rule("report", "kasan", re.compile(r"BUG: KASAN: (?P<type>[\w-]+) in (?P<where>\S+)"), True,
-         _kasan),
+    # (also "double-free or invalid-free in ...", and titles with no or a wrapped location:
+    # "invalid-access", "wild-memory-access on address ...", "use-after-free in" + newline)
+    Rule("report", "kasan", re.compile(r"BUG: KASAN: (?P<type>[\w-]+(?: or [\w-]+)?)"
+                                       r"(?: in (?P<where>\S+))?"), True, _kasan),
     Rule("report", "kfence", re.compile(r"BUG: KFENCE: (?P<type>.+?) in (?P<where>\S+)"), True,
          _kfence),
     Rule("report", "kmsan", re.compile(r"BUG: KMSAN: (?P<type>[\w-]+) in (?P<where>\S+)"), True,
@@ -332,9 +335,14 @@ RULES: list[Rule] = [
         r"INFO: (?P<msg>possible [\w -]+detected|inconsistent lock state|suspicious RCU usage|"
         r"trying to register non-static key|lockdep is turned off|held lock freed)"), True,
          _lockdep),
-    # lockdep's RCU check, also when the ==== line above it was not kept
-    Rule("report", "lockdep", re.compile(r"WARNING: (?P<msg>suspicious RCU usage)"), True,
-         _warning_generic),
+    # lockdep's own titles (kernel/locking/lockdep.c), also when the ==== line above them was
+    # not kept (a quoted report often starts at its WARNING line)
+    Rule("report", "lockdep", re.compile(
+        r"WARNING: (?P<msg>suspicious RCU usage|possible circular locking dependency detected|"
+        r"possible recursive locking detected|inconsistent lock state|possible irq lock "
+        r"inversion dependency detected|bad unlock balance detected!|held lock freed!|"
+        r"lock held when returning to user space!|Nested lock was not taken|"
+        r"\w+-safe -> \w+-unsafe lock order detected)$"), True, _warning_generic),
     Rule("report", "netdev-leak",
          re.compile(r"unregister_netdevice: waiting for (?P<dev>\S+) to become free"), True,
          _netdev),
@@ -347,7 +355,8 @@ RULES: list[Rule] = [
                                    r"[^:]+))?: (?P<code>[0-9a-f]{4}) \[#(?P<n>\d+)\]"), True, _die),
     Rule("oops", "die", re.compile(r"PANIC: (?P<what>double fault)"), True, _die),
     # arm64 die(); a report it opens is titled like "Unable to handle kernel ..." ones
-    Rule("oops", "arm", re.compile(r"Internal error: (?P<what>[^:]+): (?P<code>[0-9a-f]+) "
+    # (arm32 prints an empty name for some aborts: "Internal error: : 1028 [#1] SMP ARM")
+    Rule("oops", "arm", re.compile(r"Internal error: (?P<what>[^:]*): (?P<code>[0-9a-f]+) "
                                    r"\[#(?P<n>\d+)\]"), True, _arm_internal),
     Rule("oops", "oops", re.compile(r"Oops(?::| -|(?= \[#\d+\])) ?(?P<what>.*)"), False, _oops),
     Rule("oops", "unhandled", re.compile(r"Unhandled fault: (?P<what>.*)"), True, _unhandled),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pytest_kdump.detect.record import ReportFrame
 from pytest_kdump.symbols import clean_function
 
-__all__ = ["SKIP_FUNCTIONS", "SKIP_RULES", "SkipRule", "base_name", "is_reporting_function",
-           "normalise"]
+__all__ = ["ATOMIC_SLEEP", "SKIP_FUNCTIONS", "SKIP_RULES", "SkipRule", "base_name",
+           "is_reporting_function", "normalise", "skip_kind"]
 
 # A kernel function name as reports print it (compiler suffixes included).
 FUNC = r"[A-Za-z_.$][\w.$]*"
@@ -24,7 +24,8 @@ class SkipRule:
     """One row of :data:`SKIP_RULES`: functions that are never a report's guilty frame.
 
     ``patterns``: function names (``*``: any characters), compiler suffixes removed first;
-    ``kinds``: the record kinds the row applies to (empty: every kind); ``why``: the reason;
+    ``kinds``: the record kinds the row applies to (empty: every kind; :data:`ATOMIC_SLEEP`:
+    ``bug`` records of sleeping in atomic context, see :func:`skip_kind`); ``why``: the reason;
     ``example``: a function the row skips (each row's example is tested)."""
 
     why: str
@@ -34,6 +35,12 @@ class SkipRule:
 
 
 _HANG_KINDS = frozenset({"hung-task"})
+ATOMIC_SLEEP = "atomic-sleep"
+"""The skip-rule kind of a ``bug`` record that reports sleeping in atomic context (its headline
+matches :data:`ATOMIC_SLEEP_RE`): the rows of ``bug`` apply to it too."""
+ATOMIC_SLEEP_RE = re.compile(r"BUG: (?:sleeping function called from invalid context|"
+                             r"scheduling while atomic)")
+_ATOMIC_SLEEP_KINDS = frozenset({ATOMIC_SLEEP})
 _CHECK_KINDS = frozenset({"warning", "bug"})  # reports a WARN_ON()/BUG_ON() raised
 _STALL_KINDS = frozenset({"soft-lockup", "hard-lockup", "rcu-stall"})
 
@@ -67,7 +74,8 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "print_address_description*", "print_error_description", "describe_object*",
         "kfence_*", "__kfence_*", "ubsan_*", "__ubsan_*", "kcsan_*", "__kcsan_*", "__tsan_*",
         "__msan_*", "kmsan_*", "check_region_inline", "report_*_error", "end_report",
-        "start_report", "instrument_*"), "kasan_report"),
+        "start_report", "instrument_*", "handle_overflow", "handle_null_ptr_deref",
+        "handle_misaligned_access", "handle_object_size_mismatch"), "kasan_report"),
     SkipRule("generic checkers' WARNs and BUGs (refcount, kobject, slab size, might_sleep, "
              "debug objects, list debugging, preemption, DMA API): the caller is guilty", (
         "refcount_warn_saturate", "refcount_*", "__refcount_*", "kobject_*", "kref_put",
@@ -138,6 +146,21 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "wait_woken", "synchronize_rcu*", "synchronize_srcu*", "__synchronize_srcu",
         "wait_rcu_gp", "__wait_rcu_gp", "rwsem_*", "__rwsem_*", "wait_for_*"),
              "wait_for_completion", _HANG_KINDS),
+    SkipRule("sleeping primitives a task in atomic context called (sleeping function called "
+             "from invalid context, scheduling while atomic): the first caller outside them is "
+             "the one in atomic context", (
+        "__schedule", "schedule", "schedule_*", "preempt_schedule*", "__cond_resched*",
+        "_cond_resched", "io_schedule*", "msleep*", "usleep_range*", "ssleep", "fsleep",
+        "wait_for_completion*", "__wait_for_common", "wait_for_common*", "do_wait_for_common",
+        "wait_event*", "__wait_event*", "prepare_to_wait*", "synchronize_rcu*",
+        "synchronize_srcu*", "__synchronize_srcu", "synchronize_net", "wait_rcu_gp",
+        "__wait_rcu_gp", "flush_work", "__flush_work", "flush_workqueue", "__flush_workqueue",
+        "flush_delayed_work", "cancel_work_sync", "__cancel_work_sync", "__cancel_work_timer",
+        "cancel_delayed_work_sync", "__alloc_pages*", "alloc_pages*", "__get_free_pages",
+        "get_zeroed_page", "alloc_page_interleave", "prepare_alloc_pages", "might_alloc",
+        "slab_pre_alloc_hook", "slab_alloc*", "__slab_alloc*", "___slab_alloc",
+        "should_failslab", "fs_reclaim_*", "__fs_reclaim_*", "lock_sock*", "console_lock",
+        "kthread_park", "kthread_stop", "rwsem_*", "__rwsem_*"), "msleep", _ATOMIC_SLEEP_KINDS),
     SkipRule("the stall and lockup detectors' interrupt side", (
         "watchdog", "watchdog_timer_fn", "watchdog_overflow_callback", "softlockup_fn",
         "__perf_event_overflow", "perf_event_overflow", "perf_event_nmi_handler",
@@ -198,9 +221,19 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _SKIP_RE = _compile(SKIP_FUNCTIONS)
-_KIND_RES = {kind: _compile(tuple(p for rule in SKIP_RULES if kind in rule.kinds
+_KIND_ALIASES = {ATOMIC_SLEEP: frozenset({ATOMIC_SLEEP, "bug"})}
+_KIND_RES = {kind: _compile(tuple(p for rule in SKIP_RULES
+                                  if rule.kinds & _KIND_ALIASES.get(kind, frozenset({kind}))
                                   for p in rule.patterns))
              for kind in set().union(*(rule.kinds for rule in SKIP_RULES))}
+
+
+def skip_kind(kind: str | None, headline: str | None) -> str | None:
+    """The kind whose skip rows apply to a record: :data:`ATOMIC_SLEEP` for a ``bug`` record
+    whose headline reports sleeping in atomic context, else its kind."""
+    if kind == "bug" and headline and ATOMIC_SLEEP_RE.search(headline):
+        return ATOMIC_SLEEP
+    return kind
 
 
 def base_name(name: str) -> str:

@@ -31,7 +31,7 @@ from pytest_kdump.detect.rules import (
     Hit,
     classify,
 )
-from pytest_kdump.detect.signature import FUNC, guilty_function, normalise
+from pytest_kdump.detect.signature import FUNC, guilty_function, normalise, skip_kind
 
 __all__ = ["BANNER_LOOKAHEAD", "CLAIM_LINES", "CONTEXT_LINES", "GRACE_LINES", "MAX_LINE",
            "MAX_QUIET", "MAX_RAW", "MAX_REPORT_LINES", "StreamDetector", "find_crashes"]
@@ -562,8 +562,8 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
     # kind, title, message: the opening rule's builder; then the guilty frame
     panic_msg = rec.panic_msg
     t = rec.build(Facts(g, rec.headline, panic_msg, access, contents[first + 1:]))
-    guilty = (guilty_function(t.header_func, rip or _fault_in_trace(frames), frames, t.kind, lr)
-              if t.guilty else None)
+    guilty = (guilty_function(t.header_func, rip or _fault_in_trace(frames), frames,
+                              skip_kind(t.kind, rec.headline), lr) if t.guilty else None)
     signature = normalise(f"{t.title} in {guilty}" if guilty else t.title)
     fatal = panic_msg is not None or end in ("kernel-start", "crashdump-start")
     return CrashRecord(

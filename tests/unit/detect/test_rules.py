@@ -29,6 +29,11 @@ def test_rows_that_open_a_report_have_a_builder() -> None:
     # the title names both functions: no guilty frame
     ("BUG: KCSAN: data-race in foo_read / foo_write", "kcsan",
      "KCSAN: data-race in foo_read / foo_write"),
+    # KASAN titles of two words, of no location, of a location wrapped to the next line
+    ("BUG: KASAN: double-free or invalid-free in kfree+0xca/0x310", "kasan",
+     "KASAN: double-free or invalid-free in foo_fn"),
+    ("BUG: KASAN: invalid-access", "kasan", "KASAN: invalid-access in foo_fn"),
+    ("BUG: KASAN: use-after-free in", "kasan", "KASAN: use-after-free in foo_fn"),
     ("Oops - undefined instruction: 0 [#1] SMP ARM", "invalid-opcode", "invalid opcode in foo_fn"),
     ("Oops - BUG: 0 [#1] SMP ARM", "bug", "kernel BUG in foo_fn"),
     ("Unhandled fault: alignment exception (0x001) at 0x00000001", "oops",
@@ -132,6 +137,17 @@ def _lines(*lines: str) -> str:
             "[c000000034847850] [c0000000012f77a0] 0xc0000000012f77a0 (unreliable)",
             "[c0000000348478d0] [c000000000231320] ppc_caller+0x3c0/0x7a0"),
      "null-deref", "BUG: kernel NULL pointer dereference in ppc_fn"),
+    # lockdep's own WARNING title quoted without its ==== line
+    # (x86_64/warning-ext4-nested-locking-for-xattr-inode)
+    (_lines("WARNING: possible circular locking dependency detected", "5.10.0 #0 Not tainted",
+            "-" * 54, "sh/2794 is trying to acquire lock:", "stack backtrace:", "Call Trace:",
+            " dump_stack+0x1/0x2", " __lock_acquire+0x1/0x2", " lock_acquire+0x1/0x2",
+            " down_write+0x1/0x2", " final_fn+0x1/0x2", "done"),
+     "warning", "WARNING: possible circular locking dependency detected in final_fn"),
+    # arm32 die() with an empty name (arm32/oops-arm-omap2-omap-device-fix-idling-of-devices-...)
+    (_lines("Internal error: : 1028 [#1] SMP ARM", "PC is at bus_width_fn+0x8/0x78",
+            "LR is at set_ios_fn+0x11c/0x258"),
+     "oops", "Internal error: code 1028 in bus_width_fn"),
 ])
 def test_real_world_headers(text: str, kind: str, signature: str) -> None:
     rec = find_crashes(text)[0]

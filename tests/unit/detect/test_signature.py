@@ -125,6 +125,13 @@ def test_skip_rule(rule: detect.SkipRule) -> None:
     (["refcount_warn_saturate", "kobject_put", "foo_release", "bar"], "warning", "foo_release"),
     # might_sleep: the caller of the sleeping function's checker
     (["___might_sleep", "__might_sleep", "mutex_lock", "foo_ioctl"], "bug", "foo_ioctl"),
+    # sleeping in atomic context: past the sleeping primitives to the caller in atomic context
+    (["__might_resched", "msleep", "wait_for_completion_timeout", "foo_atomic_cb"],
+     "atomic-sleep", "foo_atomic_cb"),
+    (["__schedule_bug", "__schedule", "schedule", "schedule_timeout", "__alloc_pages",
+      "foo_irq"], "atomic-sleep", "foo_irq"),
+    # ... but a plain BUG keeps them (a bug in the scheduler is the scheduler's)
+    (["__schedule", "schedule", "foo"], "bug", "__schedule"),
     # a KASAN report in a library helper: the caller
     (["kasan_report", "kasan_check_range", "memcpy", "foo_copy"], "kasan", "foo_copy"),
     # a hung task: past the sleep and lock primitives
@@ -140,6 +147,26 @@ def test_guilty_skips(trace: list[str], kind: str, guilty: str) -> None:
 
     frames = [ReportFrame(f, 0x10) for f in trace]
     assert guilty_function(None, None, frames, kind) == guilty
+
+
+@pytest.mark.parametrize("kind, headline, skip", [
+    ("bug", "BUG: sleeping function called from invalid context at mm/slab.h:494", "atomic-sleep"),
+    ("bug", "BUG: scheduling while atomic: kworker/0:1/30/0x00000002", "atomic-sleep"),
+    ("bug", "kernel BUG at kernel/sched/core.c:1234!", "bug"),
+    ("warning", "BUG: sleeping function called from invalid context", "warning"),
+])
+def test_skip_kind(kind: str, headline: str, skip: str) -> None:
+    from pytest_kdump.detect.signature import skip_kind
+    assert skip_kind(kind, headline) == skip
+
+
+def test_sleeping_in_atomic_context_names_the_caller() -> None:
+    # the record of such a report skips the sleeping primitives (x86_64/bug-block-aoe-fix-...)
+    text = ("BUG: scheduling while atomic: rmmod/2323/0x00000003\n"
+            "Call Trace:\n dump_stack+0x4f/0x6a\n __schedule_bug.cold+0x44/0x54\n"
+            " __schedule+0x44f/0x680\n schedule+0x44/0xd0\n msleep+0x2d/0x40\n"
+            " downdev_fn+0x111/0x160 [aoe]\n flush_fn+0xff/0x4a0 [aoe]\n")
+    assert find_crashes(text)[0].guilty_frame == "downdev_fn"
 
 
 def test_signature_normalises_compiler_suffixes_and_ppc_dots() -> None:
