@@ -166,7 +166,9 @@ def _take_place(config: pytest.Config) -> tuple[str, str] | None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: a free place for each worker starting (a replacement worker gets
-    the place of the one that died)."""
+    the place of the one that died); whether every worker runs every test (``--dist each``:
+    a worker's own config says "no")."""
+    node.workerinput["kdump_dist_each"] = getattr(node.config.option, "dist", None) == "each"
     book = node.config.stash.get(_PLACE_BOOK, None)
     if book is not None:
         node.workerinput["kdump_place"] = book.take()
@@ -309,17 +311,31 @@ def _check_crash_for_board(driver: Any, tool: CrashTool, backend: str) -> None:
                     phase="setup", advice=setup_advice(arch))
 
 
-def artifact_name(nodeid: str) -> str:
+def artifact_name(nodeid: str, copy: str | None = None) -> str:
     """A test's artifact folder name: its node id with runs of other characters than
     letters, digits and ``_.-`` made ``_``, then ``-`` and 8 hex digits of the node id's
     hash, so that no two tests share a folder (``test_x[a b]``, ``test_x[a_b]``,
-    ``tests/a/b.py`` and ``tests/a_b.py`` would otherwise)."""
+    ``tests/a/b.py`` and ``tests/a_b.py`` would otherwise); ``copy`` (one of several runs
+    of the same test, e.g. the board it ran on) is added after ``@``."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
-    return f"{name}-{hashlib.sha1(nodeid.encode()).hexdigest()[:8]}"
+    name = f"{name}-{hashlib.sha1(nodeid.encode()).hexdigest()[:8]}"
+    if copy:
+        name += "@" + re.sub(r"[^A-Za-z0-9_.-]+", "_", copy)
+    return name
 
 
 def _folder(session: KdumpSession, item: pytest.Item) -> Path:
-    return session.artifacts_root / artifact_name(item.nodeid)
+    return session.artifacts_root / artifact_name(item.nodeid, _copy_of(item.config))
+
+
+def _copy_of(config: pytest.Config) -> str | None:
+    """With ``--dist each`` every xdist worker runs every test (the same test on every board
+    of a rack): this worker's copy is named after its place, else its worker id, so that the
+    copies keep a folder each. None otherwise."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or not workerinput.get("kdump_dist_each"):
+        return None
+    return workerinput.get("kdump_place") or workerinput.get("workerid")
 
 
 def _outcome(item: pytest.Item) -> str:

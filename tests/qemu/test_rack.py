@@ -104,6 +104,24 @@ def test_examples_run_on_two_remote_boards_in_parallel(pytester, monkeypatch, re
     assert _acquired(rack) == {"board-1": "None", "board-2": "None"}
 
 
+def test_the_same_test_on_every_board_with_dist_each(pytester, monkeypatch, request, rack):
+    """``--dist each``: the sysrq example runs on both boards at once (the nightly "every
+    board" run), and each board's copy keeps an artifact folder of its own."""
+    result, cases, root = _run(pytester, monkeypatch, request, rack, "rack-each",
+                               "board-1,board-2", "-n", "2", "--dist", "each",
+                               tests=EXAMPLES[:1])
+    out = result.stdout.str()
+    kinds = [child.tag for case in cases for child in case
+             if child.tag in ("failure", "error", "skipped")]
+    assert len(cases) == 2 and not kinds, out[-6000:]
+    folders = sorted(p for p in root.iterdir() if (p / "kdump.json").is_file())
+    assert [p.name.rsplit("@", 1)[-1] for p in folders] == ["board-1", "board-2"], folders
+    records = [json.loads((p / "kdump.json").read_text()) for p in folders]
+    assert [r["board"]["place"] for r in records] == ["board-1", "board-2"], records
+    assert all(r["vmcore_size"] > 1_000_000 for r in records), records
+    assert _acquired(rack) == {"board-1": "None", "board-2": "None"}
+
+
 def test_a_place_someone_else_holds_is_a_clear_error(pytester, monkeypatch, request, rack):
     env = control.client_env(rack.coordinator) | {"LG_USERNAME": "alice"}
     subprocess.run([control.tool("labgrid-client"), "-p", "board-2", "acquire"], env=env,

@@ -146,3 +146,31 @@ def test_node_ids_that_read_alike_get_folders_of_their_own() -> None:
     names = [plugin.artifact_name(i) for i in ids]
     assert len(set(names)) == len(ids), names
     assert all("/" not in n and " " not in n for n in names), names
+
+
+def test_with_dist_each_every_board_keeps_its_copy_of_a_test() -> None:
+    """``--dist each`` runs every test on every worker (board): each copy gets a folder of its
+    own, named after the worker's place (else its worker id); other modes keep one folder."""
+    from types import SimpleNamespace
+
+    def node(dist: str) -> SimpleNamespace:  # the controller's view of a worker starting
+        return SimpleNamespace(config=SimpleNamespace(option=SimpleNamespace(dist=dist),
+                                                      stash={}), workerinput={})
+
+    def config(dist: str | None, **workerinput: str) -> SimpleNamespace:
+        conf = SimpleNamespace(option=SimpleNamespace(dist="no"))  # a worker's own option
+        if dist is not None:
+            starting = node(dist)
+            plugin.pytest_configure_node(starting)
+            conf.workerinput = starting.workerinput | workerinput
+        return conf
+
+    nodeid = "examples/test_sysrq_crash.py::test_sysrq_crash"
+    plain = plugin.artifact_name(nodeid)
+    assert plugin._copy_of(config("load", workerid="gw0", kdump_place="board-1")) is None
+    assert plugin._copy_of(config(None)) is None  # no xdist
+    assert plugin._copy_of(config("each", workerid="gw1")) == "gw1"
+    on_board = plugin._copy_of(config("each", workerid="gw0", kdump_place="board-1"))
+    assert on_board == "board-1"
+    assert plugin.artifact_name(nodeid, on_board) == f"{plain}@board-1"
+    assert plugin.artifact_name(nodeid, "a b/c") == f"{plain}@a_b_c"
