@@ -331,6 +331,53 @@ def test_an_exporter_restarted_during_a_test_fails_it_naming_the_place_then_reco
     assert not _rack_processes(rack)
 
 
+def test_the_coordinator_gone_during_a_run_fails_its_tests_and_down_leaves_nothing(
+        pytester, monkeypatch, request, own_rack):
+    """The coordinator is killed while board-1 boots: the exporters lose it and stop their
+    ser2net, so the test under way fails in its phase naming the lost console connection and
+    the place; the run ends, bounded; rack down leaves no QEMU, ser2net or labgrid
+    process."""
+    rack = own_rack
+    before = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    events: list[str] = []
+
+    def kill() -> None:
+        qemu = _new_qemu(rack.dir / "board-1", before, time.monotonic() + 300)
+        if qemu is None:
+            events.append("no QEMU of board-1 started")
+            return
+        time.sleep(0.5)  # board-1 is booting
+        os.killpg(rack.pids["coordinator"], signal.SIGKILL)
+        events.append("killed")
+
+    sysrq = (ROOT / "examples" / "test_sysrq_crash.py").read_text()
+    tests = [pytester.path / f"test_sysrq_{n}.py" for n in (1, 2)]
+    for path in tests:
+        path.write_text(sysrq)
+    worker = threading.Thread(target=kill, daemon=True)
+    worker.start()
+    started = time.monotonic()
+    result, cases, _ = _run(pytester, monkeypatch, request, rack, "rack-coordinator-gone",
+                            "board-1,board-2", "-n", "2", tests=tests)
+    seconds = time.monotonic() - started
+    worker.join(60)
+    out = result.stdout.str() + result.stderr.str()
+    assert events == ["killed"], (events, out[-6000:])
+    assert seconds < 400, f"the run took {seconds:.0f} s"
+    failures = [f"{c.find('failure').get('message')}\n{c.find('failure').text}" for c in cases
+                if c.find("failure") is not None]
+    lost = [f for f in failures if re.search(
+        r"the console connection of board main on place board-1 \(ser2net at 127\.0\.0\.1:"
+        r"\d+ \(rfc2217\)\) was lost", f)]
+    assert lost, out[-6000:]
+    assert "labgrid-client -p board-1 -v resources" in lost[0], lost[0]
+    processes = _rack_processes(rack)
+    control.down(rack.dir, progress=lambda _: None)
+    left = [p for p in processes if control._alive(p)]
+    assert not left, [_cmdline(p) for p in left]
+    assert not _rack_processes(rack)
+
+
 def test_without_coordinator_a_run_stops_at_once_and_down_leaves_nothing(
         pytester, monkeypatch, request, rack):
     for index in (1, 2):  # both boards on, board-1's place held: QEMUs and a ser2net run
