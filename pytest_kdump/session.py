@@ -290,8 +290,11 @@ class Kdump:
             problem = known_problem(tool.version, result.kernel_release)
             if problem:
                 warnings.warn(f"crash {tool.version}: {problem}", stacklevel=3)
-        crash = Crash(dump=dump, analysis=result, artifacts=folder,
-                      tool=tool, vmlinux=vmlinux, _process=pending.process)
+        return self._keep(Crash(dump=dump, analysis=result, artifacts=folder,
+                                tool=tool, vmlinux=vmlinux, _process=pending.process))
+
+    def _keep(self, crash: Crash) -> Crash:
+        """The test's crash, closed when the test (or the session) ends."""
         self.crashes.append(crash)
         self.session.open_crashes.append(crash)
         return crash
@@ -316,11 +319,8 @@ class Kdump:
             note = (f"the crash kernel sent the last {sent} of the log's {total} bytes (its "
                     "size limit)")
         result = self._guard(analyze_dmesg, dump.dmesg, note, self.session.vmlinux)
-        crash = Crash(dump=dump, analysis=result, artifacts=dump.dmesg.parent,
-                      tool=self.session.crash_tool, vmlinux=self.session.vmlinux)
-        self.crashes.append(crash)
-        self.session.open_crashes.append(crash)
-        return crash
+        return self._keep(Crash(dump=dump, analysis=result, artifacts=dump.dmesg.parent,
+                                tool=self.session.crash_tool, vmlinux=self.session.vmlinux))
 
     def _fix_frames(self, dump: DumpResult) -> None:
         """Frames past noreturn calls named after their real caller (see

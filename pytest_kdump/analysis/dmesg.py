@@ -11,19 +11,16 @@ call trace without the unwinder's unreliable (``?``) frames.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 from pytest_kdump import symbols
 from pytest_kdump.analysis.model import Analysis, Frame, Task
-from pytest_kdump.detect import CrashRecord, find_crashes
+from pytest_kdump.detect import KERNEL_BANNER_RE, PANIC_RE, CrashRecord, find_crashes
 from pytest_kdump.errors import AnalysisError
 
 BACKEND = "dmesg"
 TOOL = "pytest-kdump console detector"
-_BANNER_RE = re.compile(r"Linux version (\S+) ")
-_PANIC_RE = re.compile(r"Kernel panic - not syncing: ?([^\r\n]*)")
 
 
 def chosen_record(records: list[CrashRecord]) -> CrashRecord | None:
@@ -57,8 +54,8 @@ def analyze_dmesg(path: Path, note: str | None = None,
                                    "report (raise pytest_kdump.serial_limit=), or the crash "
                                    "left no report (an NMI or a hard hang)",
                             console_tail=tail, log_path=Path(path))
-    panics = _PANIC_RE.findall(text)
-    banner = _BANNER_RE.search(text)
+    panics = PANIC_RE.findall(text)
+    banner = KERNEL_BANNER_RE.search(text)
     release = record.kernel_release or (banner.group(1) if banner else "")
     task = None
     if record.pid is not None and record.comm is not None:

@@ -337,9 +337,7 @@ def restart_exporter(state: RackState, board: str,
                         f"{', '.join(state.places)}")
     name = exporter_process(spec)
     pid, started = state.pids.get(name), state.started.get(name)
-    fields = _stat(pid) if pid is not None else None
-    if pid is not None and not (fields and fields[0] != "Z" and started
-                                and int(fields[19]) != started):  # not a reused pid
+    if pid is not None and not _reused(pid, started):
         _stop_group(pid)  # also when its leader is gone: its ser2net may be left
     progress(f"rack: starting the labgrid-exporter of {board} again")
     _start_exporter(state, spec, tool("labgrid-exporter"))
@@ -356,8 +354,7 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
     for name in sorted(state.pids, key=lambda n: -ORDER.index(n.split("-", 1)[0])):
         pid = state.pids[name]
         started = state.started.get(name)
-        fields = _stat(pid)
-        if fields and fields[0] != "Z" and started and int(fields[19]) != started:
+        if _reused(pid, started):
             continue  # the pid is another process's now: not ours to stop
         was_running = _alive(pid, started)
         _stop_group(pid)  # also when its leader is gone: the exporter's ser2net may be left
@@ -366,6 +363,13 @@ def down(rack_dir: Path, state: RackState | None = None, progress=print) -> list
             progress(f"rack: stopped {name} (pid {pid})")
     (rack_dir / "rack.json").unlink(missing_ok=True)
     return stopped
+
+
+def _reused(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` now names another process than the one that started at ``started``
+    (a program of ours that is gone leaves its pid free for reuse)."""
+    fields = _stat(pid)
+    return bool(fields and fields[0] != "Z" and started and int(fields[19]) != started)
 
 
 def _stop_group(pid: int) -> None:

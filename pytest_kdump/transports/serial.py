@@ -67,6 +67,8 @@ class DmesgBlock:
     problem: str | None = None
     skipped: list[str] = field(default_factory=list)
     encoded_chars: int = 0
+    start: int = 0
+    """Where the begin line starts in the console text."""
 
     @property
     def truncated(self) -> bool:
@@ -101,8 +103,9 @@ def find_block(console: str) -> DmesgBlock | None:
             skipped.append(line)
         if size > MAX_BLOCK:
             return DmesgBlock(None, sent, total, f"the block is larger than {MAX_BLOCK} "
-                              "characters, far more than a dmesg", skipped, size)
-    block = DmesgBlock(None, sent, total, None, skipped, size)
+                              "characters, far more than a dmesg", skipped, size,
+                              begin.start())
+    block = DmesgBlock(None, sent, total, None, skipped, size, begin.start())
     if end is None:
         block.problem = (f"the block has no 'kdump-dmesg: end' line ({size} characters of "
                          "base64 received): the console output stopped in the middle")
@@ -161,7 +164,7 @@ class SerialTransport:
         if block.problem is not None:
             kept = dest / INCOMPLETE
             partial = dest / f".{INCOMPLETE}.partial"
-            partial.write_text(self._block_text(), errors="replace")
+            partial.write_text(self._console[block.start:], errors="replace")
             partial.replace(kept)
             raise VmcoreError(f"{block.problem}; the received text is kept in {kept}",
                               phase="fetch", advice=_ADVICE)
@@ -175,11 +178,6 @@ class SerialTransport:
         if block.skipped:
             status["skipped_lines"] = str(len(block.skipped))
         return FetchedDump(vmcore=None, dmesg=final, status=status)
-
-    def _block_text(self) -> str:
-        """The console text from the last begin line on (what a cut block left)."""
-        starts = list(BEGIN_RE.finditer(self._console))
-        return self._console[starts[-1].start():] if starts else ""
 
 
 TRANSPORT = SerialTransport
