@@ -456,6 +456,10 @@ class QemuBoard(LabgridBoard):
                             advice=WEDGED_ADVICE)
         if "error" in answer:
             exc = answer["error"]
+            if isinstance(exc, OSError):  # the monitor's pipe closed: QEMU is exiting (a
+                # guest that powered itself off); the process may not be gone yet
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=self.off_timeout)
             if child.poll() is not None:
                 raise BoardDied(f"QEMU exited during the monitor's {command!r}: "
                                 f"{self.describe_death()}") from exc
