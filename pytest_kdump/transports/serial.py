@@ -12,10 +12,12 @@ one block, gzip-compressed and base64-encoded, between two marker lines::
 ``bytes`` is the size of the text sent, ``total`` that of the whole log (the crash kernel
 sends only the last ``bytes`` of it when it is larger than its size limit: the crash report
 is at the end). Encoded, no line of the old kernel's log can be taken for a live crash or a
-kernel banner, and gzip's length and CRC tell a cut or garbled block. Lines that are not
-base64 inside the block (a kernel message printed in between) are left out; the crash
-kernel lowers the console log level while it sends, so there are none unless a driver
-prints at emergency level. The shell of a board's own crash-kernel script::
+kernel banner, and gzip's length and CRC tell a cut or garbled block. A kernel message
+printed while the block is sent is left out, whether it fills its own lines or lands in the
+middle of a base64 line (the kernel writes to the UART while the shell's line is still
+going out: ``...0dHV[    2.276167] tsc: Refined TSC ...``, the line's rest on the next
+line). The crash kernel lowers the console log level while it sends, yet such messages were
+seen in CI. The shell of a board's own crash-kernel script::
 
     makedumpfile --dump-dmesg /proc/vmcore /tmp/dmesg.txt
     total=$(wc -c < /tmp/dmesg.txt)
@@ -44,6 +46,8 @@ from pytest_kdump.transports import FetchedDump
 BEGIN_RE = re.compile(r"kdump-dmesg: begin bytes=(?P<bytes>\d+)(?: total=(?P<total>\d+))?")
 END_RE = re.compile(r"kdump-dmesg: end\b")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_B64_HEAD = re.compile(r"[A-Za-z0-9+/]*")
+_KERNEL_STAMP = re.compile(r"\[\s*\d+\.\d+\] ")
 MAX_BLOCK = 16 << 20
 """Characters of encoded block the host takes at most (a 64 KiB log is ~25 000)."""
 INCOMPLETE = "vmcore-dmesg.txt.incomplete"
@@ -96,11 +100,16 @@ def find_block(console: str) -> DmesgBlock | None:
         line = raw.strip()
         if not line:
             continue
-        if _B64_LINE.fullmatch(line):
-            data.append(line)
-            size += len(line)
-        else:
-            skipped.append(line)
+        if not _B64_LINE.fullmatch(line):
+            head = _B64_HEAD.match(line).group()
+            if head and _KERNEL_STAMP.match(line, len(head)):  # a message cut into the line
+                skipped.append(line[len(head):])
+                line = head
+            else:
+                skipped.append(line)
+                continue
+        data.append(line)
+        size += len(line)
         if size > MAX_BLOCK:
             return DmesgBlock(None, sent, total, f"the block is larger than {MAX_BLOCK} "
                               "characters, far more than a dmesg", skipped, size,

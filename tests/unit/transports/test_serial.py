@@ -55,6 +55,18 @@ def test_a_kernel_message_inside_the_block_is_left_out(tmp_path: Path) -> None:
     assert fetched.status["skipped_lines"] == "1"
 
 
+def test_kernel_messages_cut_into_base64_lines_are_left_out(tmp_path: Path) -> None:
+    """Recorded in CI: two kernel messages landed in the middle of base64 lines."""
+    recorded = DATA.parent / "serial-x86_64-interleaved"
+    transport, dest = _fetch(tmp_path, (recorded / "crash-kernel.console").read_text())
+    fetched = transport.fetch(dest)
+    assert fetched.dmesg.read_bytes() == (recorded / "vmcore-dmesg.txt").read_bytes()
+    assert fetched.status["skipped_lines"] == "2"
+    block = find_block((recorded / "crash-kernel.console").read_text())
+    assert [line.split("] ")[1][:22] for line in block.skipped] == [
+        "tsc: Refined TSC clock", "clocksource: tsc: mask"]
+
+
 def test_the_last_block_is_taken(tmp_path: Path) -> None:
     older = CONSOLE.replace(f"bytes={len(LOG)}", f"bytes={len(LOG) + 5}")
     transport, dest = _fetch(tmp_path, older + "\nrebooting\n" + CONSOLE)
