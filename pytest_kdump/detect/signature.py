@@ -26,12 +26,15 @@ class SkipRule:
     ``patterns``: function names (``*``: any characters), compiler suffixes removed first;
     ``kinds``: the record kinds the row applies to (empty: every kind; :data:`ATOMIC_SLEEP`:
     ``bug`` records of sleeping in atomic context, see :func:`skip_kind`); ``why``: the reason;
-    ``example``: a function the row skips (each row's example is tested)."""
+    ``example``: a function the row skips (each row's example is tested); ``weak``: the row's
+    functions are skipped only for a caller further down that no row skips (when there is
+    none, the first of them is the guilty frame: a bug inside a core service stays its own)."""
 
     why: str
     patterns: tuple[str, ...]
     example: str
     kinds: frozenset[str] = frozenset()
+    weak: bool = False
 
 
 _HANG_KINDS = frozenset({"hung-task"})
@@ -51,9 +54,11 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "unwind_backtrace", "sched_show_task", "print_modules", "dump_cpu_task", "__show_regs",
         "show_fault_oops", "die_kernel_fault", "arm64_serror_panic"), "dump_stack_lvl"),
     SkipRule("WARN/BUG machinery and traps", (
-        "__warn*", "warn_slowpath*", "warn_bogus_irq_restore", "report_bug", "handle_bug",
-        "bug_handler", "brk_handler", "call_break_hook", "early_brk64", "exc_*", "asm_exc_*",
-        "die", "die_*", "__die*", "arm64_notify_die", "do_trap*", "do_error_trap", "do_int3*",
+        "__warn*", "warn_slowpath*", "warn_alloc*", "warn_bogus_irq_restore", "report_bug",
+        "handle_bug", "bug_handler", "brk_handler", "call_break_hook", "early_brk64", "exc_*",
+        "asm_exc_*", "die", "die_*", "__die*", "arm64_notify_die", "do_trap*", "do_error_trap",
+        "do_int3*", "do_invalid_op", "invalid_op", "general_protection", "do_general_protection",
+        "error_entry",
         "oops_*", "do_debug_exception", "do_undefinstr", "do_el1_*", "el1_*", "el1h_64_*",
         "program_check_exception", "program_check_common*", "do_program_check",
         "handle_exception", "do_trap_break", "do_trap_insn_illegal", "__do_trap*",
@@ -112,12 +117,59 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "__pm_runtime_*", "pm_runtime_*", "rpm_resume", "rpm_suspend", "rpm_idle",
         "static_key_*", "__static_key_*", "static_branch_*", "memremap", "memunmap",
         "devm_memremap"), "__free_irq"),
+    SkipRule("core kernel services a caller hands its own object to (threads, workqueues, "
+             "timers, IRQ wake, clocks, regulators, the device model, device-tree lookups, "
+             "generic data structures, iov_iter, task, mm and file references, random numbers, "
+             "CPU hotplug, page pinning, DMA and USB buffers): a crash or WARN inside them is "
+             "the caller's freed, unbalanced or missing object", (
+        "kthread_stop*", "kthread_park", "kthread_unpark", "kthread_queue_*", "kthread_flush_*",
+        "kthread_destroy_worker", "kthread_cancel_*", "kthread_use_mm", "kthread_unuse_mm",
+        "kthread_create_*", "kthread_bind*",
+        "flush_workqueue", "__flush_workqueue", "drain_workqueue", "destroy_workqueue",
+        "queue_work*", "__queue_work", "queue_delayed_work*", "__queue_delayed_work",
+        "mod_delayed_work*", "queue_rcu_work", "flush_work", "__flush_work", "flush_delayed_work",
+        "cancel_work*", "__cancel_work*", "cancel_delayed_work*", "try_to_grab_pending",
+        "schedule_work*", "schedule_delayed_work*", "worker_thread", "process_one_work",
+        "process_scheduled_works", "rescuer_thread",
+        "del_timer*", "timer_delete*", "mod_timer*", "__mod_timer", "add_timer*",
+        "hrtimer_start*", "hrtimer_cancel", "hrtimer_try_to_cancel",
+        "irq_set_irq_wake", "request_threaded_irq", "__setup_irq", "devm_request_*irq",
+        "clk_core_*", "clk_prepare*", "clk_unprepare", "clk_enable*", "clk_disable*",
+        "clk_set_rate*", "clk_get*", "clk_put", "__clk_put", "devm_clk_*",
+        "regulator_enable", "regulator_disable*", "regulator_put", "_regulator_put",
+        "_regulator_disable", "regulator_get*", "devm_regulator_*",
+        "device_add", "device_del", "device_unregister", "device_destroy", "device_register",
+        "device_initialize", "device_for_each_child*", "devres_*", "devm_kfree", "devm_kmalloc",
+        "devm_kzalloc", "platform_device_*", "platform_driver_*", "driver_register",
+        "driver_unregister", "bus_remove_device", "bus_add_device",
+        "of_node_get", "of_node_put", "of_property_*", "of_find_*", "of_get_*", "of_parse_*",
+        "of_alias_get_id", "of_match_*", "of_changeset_*", "__of_changeset_*",
+        "of_genpd_*", "fwnode_*",
+        "xa_*", "__xa_*", "xas_*", "idr_*", "ida_*", "radix_tree_*", "rb_erase*", "rb_insert*",
+        "percpu_counter_*", "__percpu_counter_*", "percpu_ref_*", "bitmap_*", "__bitmap_*",
+        "llist_*", "kfifo_*", "__kfifo_*", "sg_next", "sg_init_*", "sg_set_*", "sg_copy_*",
+        "sg_pcopy_*", "sg_miter_*", "sg_alloc_table*", "sg_free_table*", "__sg_alloc_table*",
+        "__sg_free_table", "sg_nents*", "sg_last",
+        "iov_iter_*", "_copy_to_iter", "_copy_from_iter*", "copy_page_to_iter*",
+        "copy_page_from_iter*", "copy_to_iter", "copy_from_iter*",
+        "put_task_struct*", "__put_task_struct*", "get_task_struct", "mmput", "__mmput",
+        "mmget*", "mmgrab", "mmdrop", "__mmdrop", "get_task_mm", "put_files_struct",
+        "fput", "__fput", "fget*", "getrusage",
+        "get_random_*", "__get_random_*",
+        "__cpuhp_setup_state*", "cpuhp_setup_state*", "__cpuhp_remove_state*",
+        "unpin_user_page*", "pin_user_pages*", "get_user_pages*", "__get_user_pages*",
+        "put_user_page*",
+        "dma_alloc_*", "dma_free_*", "dma_map_*", "dma_unmap_*", "dma_pool_*",
+        "usb_alloc_coherent", "usb_free_coherent", "usb_free_urb", "usb_kill_urb",
+        "usb_submit_urb", "usb_poison_urb"), "kthread_stop", weak=True),
     SkipRule("scheduler invariant checks (rq lock and clock assertions, deadline bandwidth "
              "accounting, task placement preconditions): their WARNs blame the caller", (
         "update_rq_clock", "assert_clock_updated", "rq_clock*", "sub_running_bw",
         "__sub_running_bw", "sub_rq_bw", "__sub_rq_bw", "add_running_bw", "__add_running_bw",
         "add_rq_bw", "__add_rq_bw", "set_task_cpu"), "sub_running_bw", _CHECK_KINDS),
-    SkipRule("printk", ("printk*", "_printk*", "vprintk*", "__printk*"), "_printk"),
+    SkipRule("printk", ("printk*", "_printk*", "vprintk*", "__printk*", "dev_printk*",
+                        "__dev_printk", "_dev_*", "dev_vprintk_emit", "netdev_printk",
+                        "__netdev_printk"), "_printk"),
     SkipRule("locking primitives and lockdep", (
         "_raw_spin_*", "_raw_read_*", "_raw_write_*", "queued_spin_lock_slowpath",
         "native_queued_spin_lock_slowpath", "__pv_queued_spin_*", "queued_read_lock_slowpath",
@@ -206,14 +258,16 @@ SKIP_RULES: tuple[SkipRule, ...] = (
     SkipRule("thread, syscall and interrupt entry", (
         "kthread", "ret_from_fork*", "entry_SYSCALL*", "entry_INT80*", "do_syscall_*",
         "do_int80_syscall_32", "do_fast_syscall_32", "ret_fast_syscall", "ret_from_except*",
-        "system_call*", "el0_svc*", "el0t_64_sync*", "invoke_syscall", "fast_exception_return"),
+        "system_call*", "el0_svc*", "el0t_64_sync*", "invoke_syscall", "fast_exception_return",
+),
              "entry_SYSCALL_64_after_hwframe"),
 )
 """The guilty-frame skip rules: a function a row matches is reporting machinery or a helper,
 never the guilty frame of a record of the row's kinds."""
 
-SKIP_FUNCTIONS = tuple(p for rule in SKIP_RULES if not rule.kinds for p in rule.patterns)
-"""The patterns of the rows that apply to every kind."""
+SKIP_FUNCTIONS = tuple(p for rule in SKIP_RULES if not rule.kinds and not rule.weak
+                       for p in rule.patterns)
+"""The patterns of the rows that apply to every kind (the weak rows' apart)."""
 
 
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
@@ -221,6 +275,7 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _SKIP_RE = _compile(SKIP_FUNCTIONS)
+_WEAK_RE = _compile(tuple(p for rule in SKIP_RULES if rule.weak for p in rule.patterns))
 _KIND_ALIASES = {ATOMIC_SLEEP: frozenset({ATOMIC_SLEEP, "bug"})}
 _KIND_RES = {kind: _compile(tuple(p for rule in SKIP_RULES
                                   if rule.kinds & _KIND_ALIASES.get(kind, frozenset({kind}))
@@ -241,11 +296,14 @@ def base_name(name: str) -> str:
     return clean_function(name.lstrip(".") or name)
 
 
-def is_reporting_function(name: str, kind: str | None = None) -> bool:
+def is_reporting_function(name: str, kind: str | None = None, weak: bool = True) -> bool:
     """True for functions that report a crash (panic, dump_stack, __warn...), generic checkers
-    and helpers: never guilty. With ``kind``, the rows of that record kind apply too."""
+    and helpers: never guilty. With ``kind``, the rows of that record kind apply too; with
+    ``weak`` (the default), the weak rows too (core services, guilty only with no caller)."""
     base = base_name(name)
     if _SKIP_RE.fullmatch(base) is not None:
+        return True
+    if weak and _WEAK_RE.fullmatch(base) is not None:
         return True
     kind_re = _KIND_RES.get(kind) if kind else None
     return kind_re is not None and kind_re.fullmatch(base) is not None
@@ -295,14 +353,15 @@ def guilty_function(header_func: str | None, rip: ReportFrame | None,
                     frames: list[ReportFrame], kind: str | None = None,
                     caller: ReportFrame | None = None) -> str | None:
     """The first function that is not a reporting helper (:data:`SKIP_RULES`, with the rows of
-    ``kind``): the header's, the faulting location's, its ``caller`` (the link register the
-    report prints: arm64 ``lr :``, powerpc ``LR [...]``; when the faulting location is a helper,
-    it names the helper's caller, which the call trace may have lost), then the call trace's
-    reliable frames, then its '?' frames. Two kinds of frames name no caller: a frame at
-    ``+0x0`` right under a noreturn function (``panic``..., or under such a frame) is the
-    return address of a call that ended the function before it (arm64 prints it as the next
-    function's first byte), and a '?' frame at ``+size/size`` (x86 prints return addresses
-    minus one) is the start of the next function, a function pointer on the stack."""
+    ``kind``; a core service of a weak row only when no such function follows it): the
+    header's, the faulting location's, its ``caller`` (the link register the report prints:
+    arm64 ``lr :``, powerpc ``LR [...]``; when the faulting location is a helper, it names the
+    helper's caller, which the call trace may have lost), then the call trace's reliable
+    frames, then its '?' frames. Two kinds of frames name no caller: a frame at ``+0x0`` right
+    under a noreturn function (``panic``..., or under such a frame) is the return address of a
+    call that ended the function before it (arm64 prints it as the next function's first
+    byte), and a '?' frame at ``+size/size`` (x86 prints return addresses minus one) is the
+    start of the next function, a function pointer on the stack."""
     candidates = [header_func] if header_func else []
     if rip:
         candidates.append(rip.function)
@@ -317,10 +376,14 @@ def guilty_function(header_func: str | None, rip: ReportFrame | None,
                    if f.reliable and i not in after_noreturn]
     candidates += [f.function for i, f in enumerate(frames) if not f.reliable
                    and i not in after_noreturn and (f.size is None or f.offset != f.size)]
+    core_service = None  # the first function a weak row skips
     for name in candidates:
-        if not is_reporting_function(name, kind):
+        if is_reporting_function(name, kind, weak=False):
+            continue
+        if _WEAK_RE.fullmatch(base_name(name)) is None:
             return base_name(name)
-    return None
+        core_service = core_service or base_name(name)
+    return core_service
 
 
 _CALL_RE = re.compile(r"(?P<func>" + FUNC + r")\(\)$")  # "foo()": old WARNING lines

@@ -13,12 +13,12 @@ from tests.unit.detect import corpus
 FILES = corpus.files()
 ARCHES = {"arm32", "arm64", "i386", "ppc32", "ppc64", "riscv", "x86_64"}
 
-# Reached by the detector of bench/detect.json "after" (recall 0.988, guilty 0.645 over 220
-# labelled reports found, kind 0.993), less a small margin: issue 13, 1000 reports after the
-# fix-commit reports of tests/data/corpus/collect_git.py were added on 2026-12-06 (on the 459
-# reports before them the same detector reached recall 0.996, guilty 0.76); a change of the
-# detector or of the corpus that lowers one fails here.
-FLOOR = {"recall": 0.985, "false_alarms": 0.0, "guilty": 0.63, "kind": 0.985}
+# Reached by the detector of bench/detect.json "after" (recall 0.988, guilty 0.75 over 220
+# labelled reports found, kind 0.993), less a small margin: issue 13, 1000 reports (the
+# fix-commit reports of tests/data/corpus/collect_git.py added on 2026-12-06; guilty was 0.645
+# before the weak "core services" skip row of 2026-12-07); a change of the detector or of the
+# corpus that lowers one fails here.
+FLOOR = {"recall": 0.985, "false_alarms": 0.0, "guilty": 0.74, "kind": 0.985}
 
 
 @pytest.fixture(scope="module")

@@ -219,6 +219,21 @@ def test_mand_mount_warning_is_no_lockdep_report() -> None:
             " __raw_callee_save___pv_queued_spin_unlock_slowpath+0x11/0x20",
             " .slowpath+0x9/0xe", " console_alloc_fn+0x25e/0x300"),
      "WARNING in console_alloc_fn"),
+    # core services handed the caller's object, a weak row (x86_64/kasan-ext4-fix-use-after-...)
+    (_lines("BUG: KASAN: use-after-free in kthread_stop+0x4c/0x2f0",
+            "Write of size 4 at addr ffff8883849e0020 by task mount/2013", "Call Trace:",
+            " dump_stack+0x108/0x15f", " kasan_report.cold+0x236/0x2a8",
+            " kthread_stop+0x4c/0x2f0", " stop_thread_fn+0x32/0x90", " remount_fn.cold+0xf6/0x116"),
+     "KASAN: use-after-free Write in stop_thread_fn"),
+    # workqueue machinery, an unwinder's stray frame (riscv/warning-net-stmmac-properly-...)
+    (_lines("WARNING: CPU: 0 PID: 7 at drivers/clk/clk.c:1022 clk_core_disable+0xcc/0xec",
+            "Modules linked in:", "epc : clk_core_disable+0xcc/0xec",
+            " ra : clk_core_disable+0xcc/0xec",
+            "[<ffffffff8023c2ec>] clk_core_disable+0xcc/0xec",
+            "[<ffffffff80240430>] clk_disable+0x38/0x78",
+            "[<ffffffff8001fc0c>] worker_thread+0x1a8/0x4d8",
+            "[<ffffffff8031a500>] remove_config_fn+0x1c/0x4c"),
+     "WARNING in remove_config_fn"),
 ])
 def test_guilty_skip_rows(text: str, signature: str) -> None:
     rec = find_crashes(text)[0]

@@ -137,6 +137,13 @@ def test_skip_rule(rule: detect.SkipRule) -> None:
     # a hung task: past the sleep and lock primitives
     (["__schedule", "schedule", "io_schedule", "folio_wait_bit_common", "foo_sync"], "hung-task",
      "foo_sync"),
+    # a core service handed a freed or unbalanced object: the caller
+    (["kasan_report", "kthread_stop", "ext4_stop_fn", "ext4_remount"], "kasan", "ext4_stop_fn"),
+    (["clk_core_disable", "clk_core_disable_lock", "rtc_probe_fn", "platform_probe"], "warning",
+     "rtc_probe_fn"),
+    # ... but a bug inside the service, with no caller left, stays the service's own
+    (["kasan_report", "flush_workqueue", "__flush_workqueue", "worker_thread", "kthread",
+      "ret_from_fork"], "kasan", "flush_workqueue"),
     # a stall: past the detector's interrupt side
     (["rcu_sched_clock_irq", "update_process_times", "tick_sched_timer", "hrtimer_interrupt",
       "sysvec_apic_timer_interrupt", "foo_spin"], "rcu-stall", "foo_spin"),
