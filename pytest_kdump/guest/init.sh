@@ -97,7 +97,10 @@ send_dmesg() {
     echo "kdump-dmesg: begin bytes=$size total=$total gzip base64"
     gzip -c "$log.tail" | base64
     echo "kdump-dmesg: end"
-    echo "$level" > "$PRINTK"
+    # The level stays 1 until the crash kernel powers off or reboots: when the shell's echo
+    # returns, the block's end may still be in the UART's buffer, and a message printed at the
+    # old level would land inside it (seen in CI). Set back for a crash kernel that stays.
+    [ "$(opt after reboot)" = shell ] && { sleep 1; echo "$level" > "$PRINTK"; }
     say "DUMP-OK size=$size dmesg only"
     after_dump
 }

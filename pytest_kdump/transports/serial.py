@@ -13,11 +13,11 @@ one block, gzip-compressed and base64-encoded, between two marker lines::
 sends only the last ``bytes`` of it when it is larger than its size limit: the crash report
 is at the end). Encoded, no line of the old kernel's log can be taken for a live crash or a
 kernel banner, and gzip's length and CRC tell a cut or garbled block. A kernel message
-printed while the block is sent is left out, whether it fills its own lines or lands in the
-middle of a base64 line (the kernel writes to the UART while the shell's line is still
-going out: ``...0dHV[    2.276167] tsc: Refined TSC ...``, the line's rest on the next
-line). The crash kernel lowers the console log level while it sends, yet such messages were
-seen in CI. The shell of a board's own crash-kernel script::
+printed while the block is sent is left out, whether it fills lines of its own or lands in
+the middle of a base64 or marker line (the kernel writes to the UART while the shell's line
+is still going out: ``...0dHV[    2.276167] tsc: Refined TSC ...``, the line's rest on the
+next line). The crash kernel lowers the console log level while it sends, yet such
+messages were seen in CI. The shell of a board's own crash-kernel script::
 
     makedumpfile --dump-dmesg /proc/vmcore /tmp/dmesg.txt
     total=$(wc -c < /tmp/dmesg.txt)
@@ -46,8 +46,8 @@ from pytest_kdump.transports import FetchedDump
 BEGIN_RE = re.compile(r"kdump-dmesg: begin bytes=(?P<bytes>\d+)(?: total=(?P<total>\d+))?")
 END_RE = re.compile(r"kdump-dmesg: end\b")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-_B64_HEAD = re.compile(r"[A-Za-z0-9+/]*")
-_KERNEL_STAMP = re.compile(r"\[\s*\d+\.\d+\] ")
+# A kernel message printed in the middle of a line: the line's rest follows it.
+_SPLICED = re.compile(r"(?<=[^\r\n])\[\s*\d+\.\d{6}\] [^\n]*\n")
 MAX_BLOCK = 16 << 20
 """Characters of encoded block the host takes at most (a 64 KiB log is ~25 000)."""
 INCOMPLETE = "vmcore-dmesg.txt.incomplete"
@@ -80,41 +80,53 @@ class DmesgBlock:
         return self.total is not None and self.total > self.sent
 
 
+def _unsplice(console: str) -> tuple[str, list[tuple[int, str]]]:
+    """``console`` with the kernel messages printed in the middle of a line cut out, so that
+    the line is whole again, and the cut messages with where they were in the returned text."""
+    parts: list[str] = []
+    cuts: list[tuple[int, str]] = []
+    last = length = 0
+    for m in _SPLICED.finditer(console):
+        parts.append(console[last:m.start()])
+        length += m.start() - last
+        cuts.append((length, m.group()))
+        last = m.end()
+    parts.append(console[last:])
+    return "".join(parts), cuts
+
+
 def find_block(console: str) -> DmesgBlock | None:
     """Decode the last dmesg block in ``console`` (the crash kernel's console text); None when
     there is no begin line. A block without its end line, or whose bytes do not decode to
     the size the begin line gave, has ``problem`` set."""
-    starts = list(BEGIN_RE.finditer(console))
+    text, cuts = _unsplice(console)
+    starts = list(BEGIN_RE.finditer(text))
     if not starts:
         return None
     begin = starts[-1]
     sent = int(begin["bytes"])
     total = int(begin["total"]) if begin["total"] else None
-    rest = console[begin.end():]
+    rest = text[begin.end():]
     end = END_RE.search(rest)
     body = rest[:end.start()] if end else rest
+    stop = begin.end() + (end.end() if end else len(rest))
+    skipped = [cut.strip() for at, cut in cuts if begin.start() < at < stop]
+    start = begin.start() + sum(len(cut) for at, cut in cuts if at <= begin.start())
     data: list[str] = []
-    skipped: list[str] = []
     size = 0
     for raw in body.splitlines()[1:]:  # the first is the begin line's own end
         line = raw.strip()
         if not line:
             continue
-        if not _B64_LINE.fullmatch(line):
-            head = _B64_HEAD.match(line).group()
-            if head and _KERNEL_STAMP.match(line, len(head)):  # a message cut into the line
-                skipped.append(line[len(head):])
-                line = head
-            else:
-                skipped.append(line)
-                continue
+        if not _B64_LINE.fullmatch(line):  # a kernel message on lines of its own
+            skipped.append(line)
+            continue
         data.append(line)
         size += len(line)
         if size > MAX_BLOCK:
             return DmesgBlock(None, sent, total, f"the block is larger than {MAX_BLOCK} "
-                              "characters, far more than a dmesg", skipped, size,
-                              begin.start())
-    block = DmesgBlock(None, sent, total, None, skipped, size, begin.start())
+                              "characters, far more than a dmesg", skipped, size, start)
+    block = DmesgBlock(None, sent, total, None, skipped, size, start)
     if end is None:
         block.problem = (f"the block has no 'kdump-dmesg: end' line ({size} characters of "
                          "base64 received): the console output stopped in the middle")

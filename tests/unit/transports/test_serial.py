@@ -67,6 +67,31 @@ def test_kernel_messages_cut_into_base64_lines_are_left_out(tmp_path: Path) -> N
         "tsc: Refined TSC clock", "clocksource: tsc: mask"]
 
 
+@pytest.mark.parametrize("marker", ["kdump-dmesg: begin", "kdump-dmesg: end"])
+def test_a_kernel_message_cut_into_a_marker_line_is_left_out(tmp_path: Path,
+                                                             marker: str) -> None:
+    message = "[    2.276167] tsc: Refined TSC clocksource calibration: 2599.979 MHz\r\n"
+    console = CONSOLE.replace(marker, marker[:12] + message + marker[12:])
+    assert marker not in console
+    transport, dest = _fetch(tmp_path, console)
+    fetched = transport.fetch(dest)
+    assert fetched.dmesg.read_bytes() == LOG
+    assert fetched.status["skipped_lines"] == "1"
+
+
+def test_a_cut_block_keeps_the_text_from_its_begin_line(tmp_path: Path) -> None:
+    # a message cut into a line before the block moves nothing: the kept text starts at
+    # the begin line of the console as received
+    lines = _lines()
+    begin, end = _block_range()
+    lines[begin - 1] = lines[begin - 1][:5] + "[    2.000001] random: crng init done\r\n" + \
+        lines[begin - 1][5:]
+    transport, dest = _fetch(tmp_path, "".join(lines[:end - 2]))
+    with pytest.raises(VmcoreError, match="no 'kdump-dmesg: end' line"):
+        transport.fetch(dest)
+    assert (dest / INCOMPLETE).read_text().startswith("kdump-dmesg: begin")
+
+
 def test_the_last_block_is_taken(tmp_path: Path) -> None:
     older = CONSOLE.replace(f"bytes={len(LOG)}", f"bytes={len(LOG) + 5}")
     transport, dest = _fetch(tmp_path, older + "\nrebooting\n" + CONSOLE)
