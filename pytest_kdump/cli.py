@@ -53,6 +53,24 @@ def _arch_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
+def _seconds(text: str) -> float:
+    """A time limit in seconds: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is no number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} s: a time limit must be above 0")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port: 1 to 65535."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is no TCP port (1 to 65535)")
+    return int(text)
+
+
 def _image_name(name: str) -> str:
     """A guest image's name: an architecture, or ``debian-`` and one (``debian-arm64`` ->
     ``debian-aarch64``)."""
@@ -117,9 +135,9 @@ def _parser() -> argparse.ArgumentParser:
                          f"{', '.join(analysis.DEFAULT_COMMANDS)} (e.g. 'kmem -i,files 1')")
     an.add_argument("--out", type=Path, metavar="DIR",
                     help="folder for each dump's crash transcript and outputs")
-    an.add_argument("--start-timeout", type=float, default=300, metavar="S",
+    an.add_argument("--start-timeout", type=_seconds, default=300, metavar="S",
                     help="seconds for crash to load a dump (default: 300)")
-    an.add_argument("--timeout", type=float, default=120, metavar="S",
+    an.add_argument("--timeout", type=_seconds, default=120, metavar="S",
                     help="seconds per crash command (default: 120)")
     an.add_argument("--json", action="store_true", help="one JSON summary per dump and line")
     oops = sub.add_parser("oops", help="print the kernel crash reports found in a console log")
@@ -168,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     rack.add_argument("--arch", default="x86_64", type=_arch_name,
                       choices=rack_spec.RACK_ARCHES,
                       help="up: the boards' guest (x86_64, the default, for now)")
-    rack.add_argument("--port", type=int, default=rack_spec.DEFAULT_PORT,
+    rack.add_argument("--port", type=_port, default=rack_spec.DEFAULT_PORT,
                       help=f"up: the coordinator's port on 127.0.0.1 "
                            f"(default {rack_spec.DEFAULT_PORT})")
     rack.add_argument("--dir", type=Path, default=None,
@@ -192,7 +210,8 @@ def _rack(args: argparse.Namespace) -> int:
 
 def _oops(logfile: Path, as_json: bool) -> int:
     if not logfile.is_file():
-        print(f"pytest-kdump: error: no such file: {logfile}", file=sys.stderr)
+        why = "is a folder, not a console log" if logfile.is_dir() else "no such file"
+        print(f"pytest-kdump: error: {logfile}: {why}", file=sys.stderr)
         return 2
     records = detect.find_crashes(logfile.read_bytes().decode("utf-8", "replace"))
     for record in records:
