@@ -116,6 +116,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm)
     # Values the environment YAML refers to with !template; labgrid reads it after us.
     config.stash[_RUN_DIR] = set_env_defaults(_worker(config))
+    artifacts = _artifacts_root(config)
+    if artifacts.exists() and not artifacts.is_dir():
+        raise pytest.UsageError(f"--kdump-artifacts {artifacts}: a file, not a folder; give "
+                                "the folder for the tests' artifacts (created if missing)")
     env_file = config.getoption("lg_env", None) or os.environ.get("LG_ENV")
     try:
         if env_file:
@@ -219,12 +223,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _load_baseline(config: pytest.Config) -> Baseline | None:
-    """``--kdump-baseline`` (relative to the current folder), else ini ``kdump_baseline``
-    (relative to the rootdir), read once: a wrong file stops the run before any test."""
-    option, ini = config.getoption("--kdump-baseline"), config.getini("kdump_baseline")
-    if not (option or ini):
+    """``--kdump-baseline``, else ini ``kdump_baseline`` (see :func:`_user_path`), read once:
+    a wrong file stops the run before any test."""
+    path = _user_path(config, "--kdump-baseline", "kdump_baseline")
+    return load_baseline(path) if path else None
+
+
+def _user_path(config: pytest.Config, option: str, ini: str) -> Path | None:
+    """A path option: the command line's relative to the folder pytest was started in, the
+    ini file's relative to that file's folder (pytest's rule for paths in both places)."""
+    if value := config.getoption(option):
+        path, base = Path(value), Path(config.invocation_params.dir)
+    elif value := config.getini(ini):
+        path = Path(value)
+        base = config.inipath.parent if config.inipath else Path(config.rootpath)
+    else:
         return None
-    return load_baseline(Path(option) if option else Path(config.rootpath) / ini)
+    return path if path.is_absolute() else base / path
 
 
 def _worker(config: pytest.Config) -> str | None:
@@ -237,9 +252,9 @@ def _backend(config: pytest.Config) -> str:
 
 
 def _artifacts_root(config: pytest.Config) -> Path:
-    value = config.getoption("--kdump-artifacts") or config.getini("kdump_artifacts")
-    path = Path(value)
-    return path if path.is_absolute() else Path(config.rootpath) / path
+    """``--kdump-artifacts``, else ini ``kdump_artifacts`` (see :func:`_user_path`)."""
+    path = _user_path(config, "--kdump-artifacts", "kdump_artifacts")
+    return path if path else Path(config.rootpath) / "kdump-artifacts"
 
 
 def _env_crash(request: pytest.FixtureRequest) -> str | None:
@@ -263,7 +278,7 @@ def kdump_crash_tool(request: pytest.FixtureRequest) -> CrashTool:
             return find_crash(explicit, cache_dir())
         return install_crash(cache_dir())
     except KdumpError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture(scope="session")
@@ -282,9 +297,9 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
                                            backend=_backend(config),
                                            log_folder=f"session-{worker}" if worker else "session")
     except KdumpError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
     except (NoDriverFoundError, BindingError, InvalidConfigError) as exc:  # labgrid's own
-        pytest.fail(f"labgrid environment: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"labgrid environment: {exc}", pytrace=False) from None
     except OSError as exc:  # a console that cannot be opened (pyserial's SerialException)
         error = console_open_error(target, exc)
         if error is None:

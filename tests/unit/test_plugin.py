@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -57,6 +58,31 @@ def test_the_env_crash_key_chooses_the_crash_utility(pytester, tmp_path):
     result.stdout.fnmatch_lines(["*crash '/nonexistent/crash' not found or not executable*"])
     result = child_pytest(pytester, "--lg-env", str(env), "--kdump-crash", "/nonexistent/other")
     result.stdout.fnmatch_lines(["*crash '/nonexistent/other' not found or not executable*"])
+    # said once, not again under "During handling of the above exception"
+    assert result.stdout.str().count("not found or not executable\n") == 1
+    assert "During handling" not in result.stdout.str()
+
+
+def test_an_artifacts_path_that_is_a_file_is_a_usage_error(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    (pytester.path / "notes.txt").write_text("")
+    result = child_pytest(pytester, "--lg-env", str(ENV), "--kdump-artifacts", "notes.txt")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--kdump-artifacts */notes.txt: a file, not a folder*"])
+
+
+def test_artifacts_paths_resolve_like_pytest_paths(tmp_path):
+    ini = tmp_path / "proj" / "pytest.ini"
+    config = SimpleNamespace(
+        getoption=lambda name: option, getini=lambda name: "kdump-artifacts",
+        invocation_params=SimpleNamespace(dir=tmp_path / "cwd"), inipath=ini,
+        rootpath=tmp_path / "root")
+    option = "out"  # on the command line: from where pytest was started
+    assert plugin._artifacts_root(config) == tmp_path / "cwd" / "out"
+    option = None  # in the ini file: from the ini file's folder
+    assert plugin._artifacts_root(config) == tmp_path / "proj" / "kdump-artifacts"
+    option = "/abs/out"
+    assert plugin._artifacts_root(config) == Path("/abs/out")
 
 
 def test_no_crash_for_the_boards_architecture_fails_at_session_start(tmp_path, monkeypatch):
