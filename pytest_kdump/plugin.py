@@ -257,12 +257,29 @@ def _artifacts_root(config: pytest.Config) -> Path:
     return path if path else Path(config.rootpath) / "kdump-artifacts"
 
 
+_LABGRID_ENV_ERRORS = (NoDriverFoundError, BindingError, InvalidConfigError)
+
+
+def _env_error(exc: Exception) -> str:
+    return (f"labgrid environment: {exc}\nWhat to check: the target's drivers and their "
+            "keys in the env YAML; labgrid-envs/qemu-x86_64.yaml is a complete one")
+
+
+def _labgrid_target(request: pytest.FixtureRequest) -> Any:
+    """labgrid's ``target`` fixture; an env it cannot make a target of (a driver without the
+    drivers it binds to, a bad key) fails the test with labgrid's one-line reason."""
+    try:
+        return request.getfixturevalue("target")
+    except _LABGRID_ENV_ERRORS as exc:
+        raise pytest.fail.Exception(_env_error(exc), pytrace=False) from None
+
+
 def _env_crash(request: pytest.FixtureRequest) -> str | None:
     """KdumpDriver's ``crash`` key in the labgrid env, if there is an env with one."""
     if not (request.config.getoption("lg_env", None) or os.environ.get("LG_ENV")):
         return None
     try:
-        driver = request.getfixturevalue("target").get_driver("KdumpDriver", activate=False)
+        driver = _labgrid_target(request).get_driver("KdumpDriver", activate=False)
     except NoDriverFoundError:
         return None
     return driver.crash
@@ -282,9 +299,9 @@ def kdump_crash_tool(request: pytest.FixtureRequest) -> CrashTool:
 
 
 @pytest.fixture(scope="session")
-def kdump_session(request: pytest.FixtureRequest, target: Any,
-                  kdump_crash_tool: CrashTool) -> KdumpSession:
+def kdump_session(request: pytest.FixtureRequest, kdump_crash_tool: CrashTool) -> KdumpSession:
     """The labgrid target's KdumpDriver and its engine, for the whole session."""
+    target = _labgrid_target(request)
     config = request.config
     root = _artifacts_root(config)
     echo = config.getoption("--kdump-echo") or config.getini("kdump_echo")
@@ -298,8 +315,8 @@ def kdump_session(request: pytest.FixtureRequest, target: Any,
                                            log_folder=f"session-{worker}" if worker else "session")
     except KdumpError as exc:
         raise pytest.fail.Exception(str(exc), pytrace=False) from None
-    except (NoDriverFoundError, BindingError, InvalidConfigError) as exc:  # labgrid's own
-        raise pytest.fail.Exception(f"labgrid environment: {exc}", pytrace=False) from None
+    except _LABGRID_ENV_ERRORS as exc:
+        raise pytest.fail.Exception(_env_error(exc), pytrace=False) from None
     except OSError as exc:  # a console that cannot be opened (pyserial's SerialException)
         error = console_open_error(target, exc)
         if error is None:
@@ -435,7 +452,7 @@ def _board_session(request: pytest.FixtureRequest) -> KdumpSession | None:
     if session is not None or "target" not in request.fixturenames:
         return session
     try:
-        request.getfixturevalue("target").get_driver("KdumpDriver", activate=False)
+        _labgrid_target(request).get_driver("KdumpDriver", activate=False)
     except NoDriverFoundError:
         return None
     return request.getfixturevalue("kdump_session")

@@ -63,6 +63,19 @@ def test_the_env_crash_key_chooses_the_crash_utility(pytester, tmp_path):
     assert "During handling" not in result.stdout.str()
 
 
+def test_an_env_labgrid_cannot_bind_fails_in_one_line(pytester, tmp_path):
+    env = tmp_path / "env.yaml"
+    env.write_text("targets:\n  main:\n    drivers:\n      KdumpDriver: {}\n"
+                   "imports:\n  - pytest_kdump.labgrid_driver\n")
+    pytester.makepyfile(test_x="def test_x(kdump):\n    pass\n")
+    result = child_pytest(pytester, f"--lg-env={env}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["labgrid environment: binding KdumpDriver failed: no "
+                                 "KdumpConsoleDriver driver found in Target*",
+                                 "What to check: the target's drivers*"])
+    assert "def bind_driver" not in result.stdout.str()  # no labgrid traceback
+
+
 def test_an_artifacts_path_that_is_a_file_is_a_usage_error(pytester):
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     (pytester.path / "notes.txt").write_text("")
