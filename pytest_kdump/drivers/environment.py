@@ -58,6 +58,22 @@ def check_env_file(path: str | Path) -> None:
     if not isinstance(data, dict) or "targets" not in data:
         raise ConfigError(f"{path} has no 'targets:' section",
                           advice="see labgrid-envs/qemu-x86_64.yaml for an example")
+    _check_our_keys(path, data["targets"])
+
+
+def _check_our_keys(path: Path, targets: Any) -> None:
+    """pytest-kdump's drivers in the env have only keys they know (:mod:`.keys`)."""
+    from pytest_kdump.drivers import KdumpConsoleDriver, KdumpDriver, KdumpStrategy
+    from pytest_kdump.drivers.keys import check_keys
+
+    ours = {cls.__name__: cls for cls in (KdumpConsoleDriver, KdumpDriver, KdumpStrategy)}
+    for target_name, target in (targets or {}).items() if isinstance(targets, dict) else ():
+        drivers = target.get("drivers") if isinstance(target, dict) else None
+        entries = drivers if isinstance(drivers, list) else [drivers or {}]
+        for entry in entries:
+            for name, keys in (entry.items() if isinstance(entry, dict) else ()):
+                if name in ours and isinstance(keys, dict):
+                    check_keys(f"{path}: target {target_name}", ours[name], keys)
 
 
 def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashTool | None = None,

@@ -59,6 +59,7 @@ from pytest_kdump import savers, transports
 from pytest_kdump.build.image import current_image
 from pytest_kdump.drivers.board import QemuBoard
 from pytest_kdump.drivers.console import KdumpConsoleDriver  # noqa: F401  (registers it with labgrid)
+from pytest_kdump.drivers.keys import check_keys
 from pytest_kdump.drivers.protocol import LabgridCommands, LabgridFileTransfer, find_driver
 from pytest_kdump.engine.cycle import Arming, CycleEngine
 from pytest_kdump.engine.results import Timeouts
@@ -146,20 +147,16 @@ class KdumpDriver(Driver):
                           "kdump-tools, kdump-utils)", DeprecationWarning, stacklevel=2)
 
     def _check_keys(self) -> None:
-        """labgrid drops unknown keys with a warning; for this driver they are errors."""
+        """labgrid drops unknown keys with a warning; for this driver they are errors (also
+        when the env was not checked before labgrid read it: :mod:`.keys`)."""
         env = getattr(self.target, "env", None)
         if env is None:
             return
         target_conf = env.config.data.get("targets", {}).get(self.target.name, {})
         _, drivers = TargetFactory.normalize_config(copy.deepcopy(target_conf))
-        known = {a.name for a in attr.fields(type(self))} - {"target", "state"}
         mine = drivers.get(type(self).__name__, {}).get(self.name)
         if mine is not None:
-            unknown = sorted(set(mine[0]) - known)
-            if unknown:
-                raise ConfigError(f"KdumpDriver: unknown key(s) {', '.join(unknown)} in "
-                                  f"{env.config_file}",
-                                  advice=f"known keys: {', '.join(sorted(known - {'name'}))}")
+            check_keys(f"{env.config_file}: target {self.target.name}", type(self), mine[0])
 
     def on_activate(self) -> None:
         board = self.console.board

@@ -442,11 +442,13 @@ def _mutated(tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.filterwarnings("ignore:unsupported attribute")
 @pytest.mark.parametrize("old, new, error", [
-    ("crashkernel: 256M", "crashkernal: 256M", r"unknown key\(s\) crashkernal"),
+    ("crashkernel: 256M", "crashkernal: 256M",
+     r"has no key 'crashkernal' \(did you mean 'crashkernel'\?\)"),
     ("saver: kdump-tools", "saver: kdump-tool", r"saver: unknown saver 'kdump-tool'"),
     ("dump_saved: 600", "dump_save: 600", r"unknown phase timeout\(s\): dump_save"),
     ("shell: 180", "shell: -180", r"positive"),
-    ("prompt: *root_prompt", "promt: *root_prompt", r"unknown key\(s\) promt"),
+    ("prompt: *root_prompt", "promt: *root_prompt",
+     r"has no key 'promt' \(did you mean 'prompt'\?\)"),
 ], ids=["key", "saver", "timeout-phase", "timeout-value", "prompt-key"])
 def test_a_wrong_kdump_key_fails(board: FakeBeaglePlay, tmp_path: Path, old: str, new: str,
                                  error: str) -> None:

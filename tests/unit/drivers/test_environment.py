@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,29 @@ def test_check_env_file(tmp_path: Path) -> None:
                     '        dump_disk: !template "$LG_KDUMP_RUN/dump.img"\n')
     check_env_file(good)
     check_env_file(ROOT / "labgrid-envs" / "qemu-x86_64.yaml")
+
+
+@pytest.mark.parametrize("drivers, error", [
+    ("      KdumpDriver:\n        transprot: ssh\n",
+     "target main: KdumpDriver has no key 'transprot' (did you mean 'transport'?)"),
+    ("      - KdumpConsoleDriver: {frobnicate: 1}\n",
+     "target main: KdumpConsoleDriver has no key 'frobnicate'"),
+    ("      KdumpStrategy:\n        boot_timeot: 60\n", "has no key 'boot_timeot'"),
+])
+def test_a_key_our_drivers_lack_is_named(tmp_path: Path, drivers: str, error: str) -> None:
+    env = tmp_path / "env.yaml"
+    env.write_text("targets:\n  main:\n    drivers:\n" + drivers)
+    with pytest.raises(ConfigError, match=re.escape(error)) as exc:
+        check_env_file(env)
+    assert "keys: " in exc.value.advice
+
+
+def test_labgrid_keys_and_other_drivers_are_left_to_labgrid(tmp_path: Path) -> None:
+    env = tmp_path / "env.yaml"
+    env.write_text("targets:\n  main:\n    drivers:\n      SerialDriver: {whatever: 1}\n"
+                   "      KdumpDriver:\n        bindings: {console: kdump-console}\n"
+                   "        name: kdump\n        transport: ssh\n")
+    check_env_file(env)
 
 
 def test_each_xdist_worker_gets_its_own_run_folder(monkeypatch: pytest.MonkeyPatch,

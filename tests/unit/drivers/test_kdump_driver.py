@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,11 +69,17 @@ def test_kdump_driver_saver_and_transport_by_name(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:unsupported attribute")
 def test_kdump_driver_typo_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown key.*crashkernal") as exc:
-        _load_target(tmp_path, "        crashkernal: 128M\n"
-                               "        dump_disk: /tmp/kdump-test.img\n")
+    typo = "        crashkernal: 128M\n        dump_disk: /tmp/kdump-test.img\n"
+    message = "target main: KdumpDriver has no key 'crashkernal' (did you mean 'crashkernel'?)"
+    with pytest.raises(ConfigError, match=re.escape(message)) as exc:
+        _load_target(tmp_path, typo)  # the env file's check, before labgrid reads it
     assert str(tmp_path / "env.yaml") in exc.value.message
     assert "crashkernel" in exc.value.advice
+    # the driver's own check, for an env labgrid reads unchecked (labgrid-client, scripts)
+    from labgrid import Environment
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Environment(str(tmp_path / "env.yaml")).get_target("main")
 
 
 def test_kdump_driver_bad_saver(tmp_path: Path) -> None:
