@@ -185,7 +185,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="up: how many boards (default 2)")
     rack.add_argument("--arch", default="x86_64", type=_arch_name,
                       choices=rack_spec.RACK_ARCHES,
-                      help="up: the boards' guest (x86_64, the default, for now)")
+                      help="up: the boards' guest (default x86_64; arm64 for boards like "
+                           "the BeaglePlay, env labgrid-envs/rack/qemu-arm64.yaml)")
     rack.add_argument("--port", type=_port, default=rack_spec.DEFAULT_PORT,
                       help=f"up: the coordinator's port on 127.0.0.1 "
                            f"(default {rack_spec.DEFAULT_PORT})")

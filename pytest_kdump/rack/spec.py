@@ -26,7 +26,8 @@ from pytest_kdump.errors import ConfigError
 
 DEFAULT_PORT = 20408  # labgrid's coordinator port
 CRASHKERNEL = "128M"
-RACK_ARCHES = ("x86_64",)  # the boards a rack env exists for (labgrid-envs/rack/)
+# The boards a rack env exists for: labgrid-envs/rack/qemu-x86_64.yaml, qemu-arm64.yaml.
+RACK_ARCHES = ("x86_64", "aarch64")
 
 # What the local QEMU envs (labgrid-envs/qemu-*.yaml) give QEMUDriver, per architecture;
 # tests/unit/rack/test_spec.py keeps the two in step.
@@ -86,8 +87,8 @@ def make_boards(count: int, arch: str = "x86_64") -> list[BoardSpec]:
     name = get_arch(arch).name
     if name not in RACK_ARCHES:
         raise ConfigError(f"no rack board for architecture {arch!r} yet",
-                          advice=f"use one of: {', '.join(RACK_ARCHES)} (the rack env, "
-                                 "labgrid-envs/rack/qemu-x86_64.yaml, is for those)")
+                          advice=f"use one of: {', '.join(RACK_ARCHES)} (the rack envs in "
+                                 "labgrid-envs/rack/ are for those)")
     return [BoardSpec(name=f"board-{i}", index=i, arch=name) for i in range(1, count + 1)]
 
 

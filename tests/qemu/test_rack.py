@@ -28,6 +28,7 @@ from pytest_kdump.rack.spec import RackState
 from tests.helpers import ROOT, child_pytest
 
 RACK_ENV = ROOT / "labgrid-envs" / "rack" / "qemu-x86_64.yaml"
+RACK_ENV_ARM64 = ROOT / "labgrid-envs" / "rack" / "qemu-arm64.yaml"
 EXAMPLES = [ROOT / "examples" / "test_sysrq_crash.py", ROOT / "examples" / "test_dump_analysis.py"]
 CACHE = cache_dir()  # read at import: pytester's fixture gives each test another HOME
 
@@ -84,6 +85,32 @@ def _acquired(rack: RackState) -> dict[str, str]:
         elif line.strip().startswith("acquired:") and held:
             places[held] = line.split(":", 1)[1].strip()
     return places
+
+
+def test_an_arm64_rack_board_runs_the_example_unchanged(pytester, monkeypatch, request,
+                                                       tmp_path_factory):
+    """``rack up --arch arm64``: a board of the BeaglePlay's architecture behind the same
+    coordinator, exporter and power switch; the sysrq example runs with only --lg-env
+    changed (first in this file: the two-board rack is not up yet), and down leaves nothing."""
+    folder = tmp_path_factory.mktemp("rack-arm64")
+    state = control.up(folder, boards=1, arch="arm64", port=control.free_port(),
+                       progress=lambda _: None)
+    try:
+        assert [b.arch for b in state.boards] == ["aarch64"]
+        result, cases, root = _run(pytester, monkeypatch, request, state, "rack-arm64",
+                                   "board-1", env=RACK_ENV_ARM64, tests=EXAMPLES[:1])
+        out = result.stdout.str()
+        kinds = [child.tag for case in cases for child in case
+                 if child.tag in ("failure", "error", "skipped")]
+        assert len(cases) == 1 and not kinds, out[-6000:]
+        record = json.loads(next(root.glob("*/kdump.json")).read_text())
+        assert record["board"]["place"] == "board-1", record["board"]
+        assert record["armed"]["arch"] == "aarch64", record["armed"]
+        assert record["vmcore_size"] > 1_000_000, record
+        assert _acquired(state) == {"board-1": "None"}
+    finally:
+        control.down(folder, progress=lambda _: None)
+    assert _rack_processes(state) == []
 
 
 def test_examples_run_on_two_remote_boards_in_parallel(pytester, monkeypatch, request, rack):

@@ -3,6 +3,7 @@ same drivers as their local twins, and the exporter files export what those driv
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from labgrid.remote.config import ResourceConfig
 
@@ -27,9 +28,10 @@ def test_the_rack_beagleplay_env_is_the_desk_one_with_a_remote_place() -> None:
     assert rack["drivers"] == desk["drivers"]
 
 
-def test_the_rack_qemu_env_drives_the_local_boards_kdump_settings() -> None:
-    check_env_file(ENVS / "rack" / "qemu-x86_64.yaml")
-    rack, local = _load(ENVS / "rack" / "qemu-x86_64.yaml"), _load(ENVS / "qemu-x86_64.yaml")
+@pytest.mark.parametrize("name", ["qemu-x86_64.yaml", "qemu-arm64.yaml"])
+def test_the_rack_qemu_env_drives_the_local_boards_kdump_settings(name: str) -> None:
+    check_env_file(ENVS / "rack" / name)
+    rack, local = _load(ENVS / "rack" / name), _load(ENVS / name)
     assert rack["resources"] == {"RemotePlace": {"name": "!template $LG_PLACE"}}
     assert "QEMUDriver" not in rack["drivers"]  # power and console come from the place
     assert {"NetworkPowerDriver", "SerialDriver"} <= set(rack["drivers"])
