@@ -99,14 +99,14 @@ def find_block(console: str) -> DmesgBlock | None:
     """Decode the last dmesg block in ``console`` (the crash kernel's console text); None when
     there is no begin line. A block without its end line, or whose bytes do not decode to
     the size the begin line gave, has ``problem`` set."""
-    text, cuts = _unsplice(console)
-    starts = list(BEGIN_RE.finditer(text))
+    whole, cuts = _unsplice(console)
+    starts = list(BEGIN_RE.finditer(whole))
     if not starts:
         return None
     begin = starts[-1]
     sent = int(begin["bytes"])
     total = int(begin["total"]) if begin["total"] else None
-    rest = text[begin.end():]
+    rest = whole[begin.end():]
     end = END_RE.search(rest)
     body = rest[:end.start()] if end else rest
     stop = begin.end() + (end.end() if end else len(rest))
