@@ -231,7 +231,7 @@ def _load_baseline(config: pytest.Config) -> Baseline | None:
 
 def _user_path(config: pytest.Config, option: str, ini: str) -> Path | None:
     """A path option: the command line's relative to the folder pytest was started in, the
-    ini file's relative to that file's folder (pytest's rule for paths in both places)."""
+    ini file's relative to that file's folder (to the rootdir when there is no ini file)."""
     if value := config.getoption(option):
         path, base = Path(value), Path(config.invocation_params.dir)
     elif value := config.getini(ini):

@@ -1,8 +1,9 @@
 """Signatures: what stays the same for the same bug on every boot (syzkaller-style titles).
 
 A record's signature is its kind's title (see :mod:`.rules`) with its guilty frame: the first
-function of the report that is not a reporting helper (:data:`SKIP_FUNCTIONS`), normalised
-(:func:`normalise`: no addresses, offsets, line numbers, PIDs...).
+function of the report that is not a reporting helper or a core service a caller follows
+(:data:`SKIP_RULES`), normalised (:func:`normalise`: no addresses, offsets, line numbers,
+PIDs...).
 """
 
 from __future__ import annotations
@@ -374,16 +375,19 @@ def guilty_function(header_func: str | None, rip: ReportFrame | None,
             after_noreturn.add(i)
     candidates += [f.function for i, f in enumerate(frames)
                    if f.reliable and i not in after_noreturn]
-    candidates += [f.function for i, f in enumerate(frames) if not f.reliable
-                   and i not in after_noreturn and (f.size is None or f.offset != f.size)]
+    unreliable = [f.function for i, f in enumerate(frames) if not f.reliable
+                  and i not in after_noreturn and (f.size is None or f.offset != f.size)]
     core_service = None  # the first function a weak row skips
-    for name in candidates:
-        if is_reporting_function(name, kind, weak=False):
-            continue
-        if _WEAK_RE.fullmatch(base_name(name)) is None:
-            return base_name(name)
-        core_service = core_service or base_name(name)
-    return core_service
+    for names in (candidates, unreliable):  # a '?' frame is no caller of a core service
+        for name in names:
+            if is_reporting_function(name, kind, weak=False):
+                continue
+            if _WEAK_RE.fullmatch(base_name(name)) is None:
+                return base_name(name)
+            core_service = core_service or base_name(name)
+        if core_service:
+            return core_service
+    return None
 
 
 _CALL_RE = re.compile(r"(?P<func>" + FUNC + r")\(\)$")  # "foo()": old WARNING lines

@@ -11,7 +11,7 @@ import attr
 
 from pytest_kdump.errors import ConfigError
 
-LABGRID_KEYS = frozenset({"name", "bindings"})
+LABGRID_KEYS = frozenset({"name", "bindings", "cls"})
 """Keys labgrid itself takes for any driver."""
 
 

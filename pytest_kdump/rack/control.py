@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pytest_kdump.build.image import build_image, current_image
 from pytest_kdump.errors import ConfigError, KdumpError, ToolError
-from pytest_kdump.rack.spec import DEFAULT_PORT, BoardSpec, RackState, make_boards
+from pytest_kdump.rack.spec import DEFAULT_PORT, BoardSpec, RackState, make_boards, rack_env
 from pytest_kdump.transports.disk_image import DiskImageTransport
 
 EXPORTER_NAME = "rack"  # board N's exporter is rack-N (labgrid-exporter -n)
@@ -403,8 +403,7 @@ def status(rack_dir: Path) -> str:
             lines.append(f"places: {exc.message}")
     lines.append(f"use: LG_KDUMP_RACK={rack_dir} pytest --lg-coordinator {state.coordinator} "
                  "--kdump-places "
-                 f"{','.join(state.places)} --lg-env labgrid-envs/rack/qemu-{state.boards[0].arch}"
-                 ".yaml")
+                 f"{','.join(state.places)} --lg-env {rack_env(state.boards[0].arch)}")
     return "\n".join(lines)
 
 

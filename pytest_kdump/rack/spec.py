@@ -26,8 +26,9 @@ from pytest_kdump.errors import ConfigError
 
 DEFAULT_PORT = 20408  # labgrid's coordinator port
 CRASHKERNEL = "128M"
-# The boards a rack env exists for: labgrid-envs/rack/qemu-x86_64.yaml, qemu-arm64.yaml.
-RACK_ARCHES = ("x86_64", "aarch64")
+# The boards a rack env exists for, and its file in labgrid-envs/rack/.
+RACK_ENVS = {"x86_64": "qemu-x86_64.yaml", "aarch64": "qemu-arm64.yaml"}
+RACK_ARCHES = tuple(RACK_ENVS)
 
 # What the local QEMU envs (labgrid-envs/qemu-*.yaml) give QEMUDriver, per architecture;
 # tests/unit/rack/test_spec.py keeps the two in step.
@@ -35,6 +36,11 @@ QEMU_MACHINE = {
     "x86_64": {"machine": "pc", "cpu": "qemu64", "memory": "512M"},
     "aarch64": {"machine": "virt", "cpu": "cortex-a53", "memory": "512M"},
 }
+
+
+def rack_env(arch: str) -> str:
+    """The env file for a simulated rack's boards of ``arch``."""
+    return f"labgrid-envs/rack/{RACK_ENVS[get_arch(arch).name]}"
 
 
 def default_dir() -> Path:

@@ -46,8 +46,9 @@ from pytest_kdump.transports import FetchedDump
 BEGIN_RE = re.compile(r"kdump-dmesg: begin bytes=(?P<bytes>\d+)(?: total=(?P<total>\d+))?")
 END_RE = re.compile(r"kdump-dmesg: end\b")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-# A kernel message printed in the middle of a line: the line's rest follows it.
-_SPLICED = re.compile(r"(?<=[^\r\n])\[\s*\d+\.\d{6}\] [^\n]*\n")
+# Kernel messages printed in the middle of a line, one or several in a row (with or without
+# PRINTK_CALLER's ``[    T1]``): the line's rest follows them.
+_SPLICED = re.compile(r"(?<=[^\r\n])(?:\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? [^\n]*\n)+")
 MAX_BLOCK = 16 << 20
 """Characters of encoded block the host takes at most (a 64 KiB log is ~25 000)."""
 INCOMPLETE = "vmcore-dmesg.txt.incomplete"
@@ -110,7 +111,8 @@ def find_block(console: str) -> DmesgBlock | None:
     end = END_RE.search(rest)
     body = rest[:end.start()] if end else rest
     stop = begin.end() + (end.end() if end else len(rest))
-    skipped = [cut.strip() for at, cut in cuts if begin.start() < at < stop]
+    skipped = [line.strip() for at, cut in cuts if begin.start() < at < stop
+               for line in cut.splitlines()]
     start = begin.start() + sum(len(cut) for at, cut in cuts if at <= begin.start())
     data: list[str] = []
     size = 0

@@ -120,6 +120,17 @@ def test_skip_rule(rule: detect.SkipRule) -> None:
         assert not detect.is_reporting_function(rule.example, "oops")
 
 
+def test_a_core_service_with_only_stale_frames_after_it_keeps_its_name() -> None:
+    from pytest_kdump.detect.record import ReportFrame
+    from pytest_kdump.detect.signature import guilty_function
+
+    frames = [ReportFrame("kasan_report", 0x10), ReportFrame("pwq_dec_fn", 0x30, reliable=False),
+              ReportFrame("process_one_work", 0x10), ReportFrame("worker_thread", 0x10),
+              ReportFrame("kthread", 0x10)]
+    # a '?' frame is a stale stack word, no caller of the service
+    assert guilty_function("process_one_work", None, frames, "kasan") == "process_one_work"
+
+
 @pytest.mark.parametrize("trace, kind, guilty", [
     # a generic checker's WARN: the caller
     (["refcount_warn_saturate", "kobject_put", "foo_release", "bar"], "warning", "foo_release"),

@@ -38,6 +38,9 @@ def test_check_env_file(tmp_path: Path) -> None:
     ("      - KdumpConsoleDriver: {frobnicate: 1}\n",
      "target main: KdumpConsoleDriver has no key 'frobnicate'"),
     ("      KdumpStrategy:\n        boot_timeot: 60\n", "has no key 'boot_timeot'"),
+    # labgrid's cls: a driver under a name of its own
+    ("      kd:\n        cls: KdumpDriver\n        transprot: ssh\n",
+     "KdumpDriver has no key 'transprot'"),
 ])
 def test_a_key_our_drivers_lack_is_named(tmp_path: Path, drivers: str, error: str) -> None:
     env = tmp_path / "env.yaml"
@@ -52,6 +55,9 @@ def test_labgrid_keys_and_other_drivers_are_left_to_labgrid(tmp_path: Path) -> N
     env.write_text("targets:\n  main:\n    drivers:\n      SerialDriver: {whatever: 1}\n"
                    "      KdumpDriver:\n        bindings: {console: kdump-console}\n"
                    "        name: kdump\n        transport: ssh\n")
+    check_env_file(env)
+    env.write_text("targets:\n  main:\n    drivers:\n"
+                   "      - KdumpDriver: {cls: KdumpDriver, image: x86_64}\n")
     check_env_file(env)
 
 

@@ -142,3 +142,12 @@ def test_coordinator_address_comes_from_option_then_environment(monkeypatch) -> 
     assert places.coordinator_address(None) == "10.0.0.5:20408"
     monkeypatch.delenv("LG_COORDINATOR")
     assert places.coordinator_address(None) == "127.0.0.1:20408"
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "amd64", "aarch64", "arm64"])
+def test_each_rack_architecture_names_an_env_that_exists(arch: str) -> None:
+    from pytest_kdump.rack.spec import RACK_ARCHES, rack_env
+
+    assert (ROOT / rack_env(arch)).is_file(), rack_env(arch)
+    assert {rack_env(a) for a in RACK_ARCHES} == {"labgrid-envs/rack/qemu-x86_64.yaml",
+                                                  "labgrid-envs/rack/qemu-arm64.yaml"}

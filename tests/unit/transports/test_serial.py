@@ -79,6 +79,25 @@ def test_a_kernel_message_cut_into_a_marker_line_is_left_out(tmp_path: Path,
     assert fetched.status["skipped_lines"] == "1"
 
 
+@pytest.mark.parametrize("messages", [
+    # two at once, as the kernel flushes them
+    "[    2.276167] tsc: Refined TSC clocksource calibration: 2599.979 MHz\r\n"
+    "[    2.279957] clocksource: Switched to clocksource tsc\r\n",
+    # CONFIG_PRINTK_CALLER's id after the time
+    "[    2.276167][    T1] tsc: Refined TSC clocksource calibration: 2599.979 MHz\r\n",
+])
+def test_kernel_messages_in_a_row_cut_into_a_line_are_left_out(tmp_path: Path,
+                                                               messages: str) -> None:
+    lines = _lines()
+    begin, _ = _block_range()
+    line = lines[begin + 5]
+    lines[begin + 5] = line[:30] + messages + line[30:]
+    transport, dest = _fetch(tmp_path, "".join(lines))
+    fetched = transport.fetch(dest)
+    assert fetched.dmesg.read_bytes() == LOG
+    assert fetched.status["skipped_lines"] == str(messages.count("\n"))
+
+
 def test_a_cut_block_keeps_the_text_from_its_begin_line(tmp_path: Path) -> None:
     # a message cut into a line before the block moves nothing: the kept text starts at
     # the begin line of the console as received
