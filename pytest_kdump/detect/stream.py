@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from pytest_kdump.detect.patterns import KERNEL_PREFIX
 from pytest_kdump.detect.record import UNKNOWN_REASON, CrashRecord, ReportFrame
 from pytest_kdump.detect.rules import (
     BANNER_RE,
@@ -50,11 +51,7 @@ CLAIM_LINES = 5000  # lines after "Starting crashdump kernel" in which its banne
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+][ -~]"
                       r"|[ -~])")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# "[   12.345678]" (anywhere: shell output may precede it), an optional caller id "[T123]"
-# / "[    C0]" (some kernels print a space before it; Unisoc's print "c0" right after the
-# timestamp), and an optional syslog level "<4>" in front.
-_PREFIX_RE = re.compile(
-    r"(?:<\d{1,2}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\s?\[\s*[TC]\d+\]|c\d{1,4}\b)? ?")
+_PREFIX_RE = re.compile(KERNEL_PREFIX)
 # Lines without kernel timestamp but with another prefix, at the start of a line: a timestamp
 # its author blanked out ("[ ] BUG: ..."), a syslog or journal line ("Oct 09 14:17:46 host
 # kernel: BUG: ...").

@@ -72,9 +72,9 @@ def _check_our_keys(path: Path, targets: Any) -> None:
         entries = drivers if isinstance(drivers, list) else [drivers or {}]
         for entry in entries:
             for name, keys in (entry.items() if isinstance(entry, dict) else ()):
-                if isinstance(keys, dict) and keys.get("cls", name) in ours:  # labgrid's cls:
-                    check_keys(f"{path}: target {target_name}", ours[keys.get("cls", name)],
-                               keys)
+                cls = keys.get("cls", name) if isinstance(keys, dict) else None  # labgrid's cls:
+                if cls in ours:
+                    check_keys(f"{path}: target {target_name}", ours[cls], keys)
 
 
 def open_session(env_file: str | Path, artifacts: Path, *, crash: str | CrashTool | None = None,

@@ -40,15 +40,16 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_kdump.detect.patterns import KERNEL_PREFIX
 from pytest_kdump.errors import VmcoreError
 from pytest_kdump.transports import FetchedDump
 
 BEGIN_RE = re.compile(r"kdump-dmesg: begin bytes=(?P<bytes>\d+)(?: total=(?P<total>\d+))?")
 END_RE = re.compile(r"kdump-dmesg: end\b")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-# Kernel messages printed in the middle of a line, one or several in a row (with or without
-# PRINTK_CALLER's ``[    T1]``): the line's rest follows them.
-_SPLICED = re.compile(r"(?<=[^\r\n])(?:\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? [^\n]*\n)+")
+# Kernel messages printed in the middle of a line, one or several in a row: the line's rest
+# follows them.
+_SPLICED = re.compile(r"(?<=[^\r\n])(?:" + KERNEL_PREFIX + r"[^\n]*\n)+")
 MAX_BLOCK = 16 << 20
 """Characters of encoded block the host takes at most (a 64 KiB log is ~25 000)."""
 INCOMPLETE = "vmcore-dmesg.txt.incomplete"

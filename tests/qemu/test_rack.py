@@ -76,6 +76,12 @@ def _run(pytester, monkeypatch, request, rack: RackState, name: str, places: str
     return result, cases, root
 
 
+def _problems(cases: list) -> list[str]:
+    """The failures, errors and skips among JUnit test cases."""
+    return [child.tag for case in cases for child in case
+            if child.tag in ("failure", "error", "skipped")]
+
+
 def _acquired(rack: RackState) -> dict[str, str]:
     out = control.client(rack.coordinator, "-v", "places").stdout
     places, held = {}, None
@@ -100,8 +106,7 @@ def test_an_arm64_rack_board_runs_the_example_unchanged(pytester, monkeypatch, r
         result, cases, root = _run(pytester, monkeypatch, request, state, "rack-arm64",
                                    "board-1", env=RACK_ENV_ARM64, tests=EXAMPLES[:1])
         out = result.stdout.str()
-        kinds = [child.tag for case in cases for child in case
-                 if child.tag in ("failure", "error", "skipped")]
+        kinds = _problems(cases)
         assert len(cases) == 1 and not kinds, out[-6000:]
         record = json.loads(next(root.glob("*/kdump.json")).read_text())
         assert record["board"]["place"] == "board-1", record["board"]
@@ -120,8 +125,7 @@ def test_examples_run_on_two_remote_boards_in_parallel(pytester, monkeypatch, re
     result, cases, root = _run(pytester, monkeypatch, request, rack, "rack-parallel",
                                "board-1,board-2", "-n", "2")
     out = result.stdout.str()
-    kinds = [child.tag for case in cases for child in case
-             if child.tag in ("failure", "error", "skipped")]
+    kinds = _problems(cases)
     assert len(cases) == 3 and not kinds, out[-6000:]
     records = [json.loads(p.read_text()) for p in root.glob("*/kdump.json")]
     assert len(records) == 3, sorted(root.iterdir())
@@ -138,8 +142,7 @@ def test_the_same_test_on_every_board_with_dist_each(pytester, monkeypatch, requ
                                "board-1,board-2", "-n", "2", "--dist", "each",
                                tests=EXAMPLES[:1])
     out = result.stdout.str()
-    kinds = [child.tag for case in cases for child in case
-             if child.tag in ("failure", "error", "skipped")]
+    kinds = _problems(cases)
     assert len(cases) == 2 and not kinds, out[-6000:]
     folders = sorted(p for p in root.iterdir() if (p / "kdump.json").is_file())
     assert [p.name.rsplit("@", 1)[-1] for p in folders] == ["board-1", "board-2"], folders
