@@ -32,7 +32,13 @@ from pytest_kdump.detect.rules import (
     Hit,
     classify,
 )
-from pytest_kdump.detect.signature import FUNC, guilty_function, normalise, skip_kind
+from pytest_kdump.detect.signature import (
+    FUNC,
+    guilty_function,
+    is_reporting_function,
+    normalise,
+    skip_kind,
+)
 
 __all__ = ["BANNER_LOOKAHEAD", "CLAIM_LINES", "CONTEXT_LINES", "GRACE_LINES", "MAX_LINE",
            "MAX_QUIET", "MAX_RAW", "MAX_REPORT_LINES", "StreamDetector", "find_crashes"]
@@ -51,7 +57,9 @@ CLAIM_LINES = 5000  # lines after "Starting crashdump kernel" in which its banne
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+][ -~]"
                       r"|[ -~])")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_PREFIX_RE = re.compile(KERNEL_PREFIX)
+# pytest-kdump's own console.log puts a host stamp ("[   46.939] ", seconds since the capture
+# started, three decimals) in front of each line: skipped when a kernel prefix follows.
+_PREFIX_RE = re.compile(r"(?:\[\s*\d+\.\d{3}\] )?" + KERNEL_PREFIX)
 # Lines without kernel timestamp but with another prefix, at the start of a line: a timestamp
 # its author blanked out ("[ ] BUG: ..."), a syslog or journal line ("Oct 09 14:17:46 host
 # kernel: BUG: ...").
@@ -559,8 +567,9 @@ def _build_record(rec: _Report, end: str) -> CrashRecord:
     # kind, title, message: the opening rule's builder; then the guilty frame
     panic_msg = rec.panic_msg
     t = rec.build(Facts(g, rec.headline, panic_msg, access, contents[first + 1:]))
-    guilty = (guilty_function(t.header_func, rip or _fault_in_trace(frames), frames,
-                              skip_kind(t.kind, rec.headline), lr) if t.guilty else None)
+    skip = skip_kind(t.kind, rec.headline)
+    guilty = (guilty_function(t.header_func, rip or _fault_in_trace(frames, skip), frames,
+                              skip, lr) if t.guilty else None)
     signature = normalise(f"{t.title} in {guilty}" if guilty else t.title)
     fatal = panic_msg is not None or end in ("kernel-start", "crashdump-start")
     return CrashRecord(
@@ -583,10 +592,14 @@ def _frame(m: re.Match[str], reliable: bool) -> ReportFrame:
                        size=int(size, 16) if size else None)
 
 
-def _fault_in_trace(frames: list[ReportFrame]) -> ReportFrame | None:
+def _fault_in_trace(frames: list[ReportFrame], kind: str | None) -> ReportFrame | None:
     """With no RIP line: the frame after an x86 exception entry (``? asm_exc_page_fault``), the
-    function that faulted, if the trace shows one."""
+    function that faulted, if the trace shows one among the report's own frames, those above
+    its first reliable frame that reports nothing. An entry further down is a stale word on
+    the stack (a fault the task took and returned from long before), not this report's."""
     for before, frame in zip(frames, frames[1:], strict=False):
+        if before.reliable and not is_reporting_function(before.function, kind):
+            return None
         if _EXC_ENTRY_RE.fullmatch(before.name):
             return frame
     return None

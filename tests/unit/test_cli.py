@@ -39,3 +39,12 @@ def test_oops_prints_the_recorded_crash(capsys: pytest.CaptureFixture[str]) -> N
     console = DATA / "serial-x86_64" / "crash-kernel.console"
     assert cli.main(["oops", str(console)]) == 0
     assert "sysrq triggered crash in sysrq_handle_crash" in capsys.readouterr().out
+
+
+def test_oops_reads_a_tests_console_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """A test's console.log, as the plugin writes it (a host stamp in front of each line)."""
+    console = DATA / "init-exit-x86_64-stale-fault" / "console.log"
+    assert cli.main(["oops", str(console)]) == 0
+    out = capsys.readouterr().out
+    assert "Attempted to kill init! exitcode=0x00000000 in do_exit" in out
+    assert out.rstrip().endswith(f"1 crash report(s) in {console}")

@@ -155,6 +155,22 @@ def test_real_init_exit_log() -> None:
     assert rec.signature == "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit"
 
 
+def test_a_stale_fault_below_the_trace_names_nothing() -> None:
+    """The same init exit from a CI run (tests/data/README.md): below the syscall entry the
+    trace shows stale '?' words, among them ``asm_exc_page_fault`` and ``__put_user_nocheck_8``,
+    a fault long returned from. It is not this report's fault: the guilty frame stays
+    ``do_exit``. The file is the test's console.log, host stamps in front of every line."""
+    log = (DATA / "init-exit-x86_64-stale-fault" / "console.log").read_text()
+    stripped = "\n".join(line.partition("] ")[2] for line in log.splitlines())
+    for text in (log, stripped):
+        records = find_crashes(text)
+        assert [(r.kind, r.guilty_frame) for r in records] == [("panic", "do_exit")], records
+        frames = [f.function for f in records[0].frames if not f.reliable]
+        assert frames[5:7] == ["asm_exc_page_fault", "__put_user_nocheck_8"], frames
+    assert records[0].signature == (
+        "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit")
+
+
 def test_real_matrix_log() -> None:
     """Every crash kind the matrix produces, from one real session console (tests/data)."""
     import gzip
