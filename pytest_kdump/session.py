@@ -18,6 +18,7 @@ from pytest_kdump import symbols
 from pytest_kdump.analysis import Analysis
 from pytest_kdump.analysis.crash.process import CrashProcess
 from pytest_kdump.analysis.crash.tool import CrashTool, crash_for_dump, known_problem
+from pytest_kdump.console.kernel_lines import without_kernel_messages
 from pytest_kdump.engine.results import ArmedState, BoardState, DumpResult, SeenCrash
 from pytest_kdump.errors import AnalysisError, CrashMismatch, KdumpError, Unsupported
 from pytest_kdump.report.record import build_record, write_record
@@ -152,7 +153,7 @@ class KdumpSession:
         from pytest_kdump.build import crashmod
         from pytest_kdump.triggers import module
 
-        arch = self.engine.run("uname -m").strip()
+        arch = without_kernel_messages(self.engine.run("uname -m")).strip()
         module.check_mode(mode, arch)
         ko = crashmod.build_module(self.kernel_release(), arch=arch)
         return module.module_trigger(mode, ko, arch)
@@ -162,7 +163,7 @@ class KdumpSession:
         armed = self.engine.last_armed
         if armed is not None and armed.kernel_release:
             return armed.kernel_release
-        return self.engine.run("uname -r").strip()
+        return without_kernel_messages(self.engine.run("uname -r")).strip()
 
     def for_test(self, folder: Path, name: str = "") -> Kdump:
         return Kdump(self, folder, name)

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_kdump.console.kernel_lines import without_kernel_messages
 from pytest_kdump.errors import ConfigError, CycleError
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -52,7 +53,8 @@ class ConsoleCopy:
             self.run(f"echo {data[i:i + self.chunk]} >> {b64}")
         self.run(f"base64 -d {b64} > {dest} && rm {b64}")
         # coreutils' md5sum puts a backslash before the sum of a name holding one
-        got = (self.run(f"md5sum {dest}").split() or [""])[0].removeprefix("\\")
+        got = without_kernel_messages(self.run(f"md5sum {dest}"))
+        got = (got.split() or [""])[0].removeprefix("\\")
         want = hashlib.md5(raw).hexdigest()
         if got != want:
             raise CycleError(f"copying {local} to the board's {remote} corrupted it "

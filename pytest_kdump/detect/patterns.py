@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CRASH_HEADLINES", "CRASH_RE", "KERNEL_BANNER_RE", "KERNEL_PREFIX", "PANIC_END_RE",
-           "PANIC_RE", "crash_headline"]
+__all__ = ["CONSOLE_PREFIX", "CRASH_HEADLINES", "CRASH_RE", "KERNEL_BANNER_RE", "KERNEL_PREFIX",
+           "PANIC_END_RE", "PANIC_RE", "crash_headline"]
 
 _TS = r"(?:\[\s*\d+\.\d+\]\s*)?"
 # The prefix a kernel puts on its console lines: "[   12.345678]" (anywhere: shell output may
 # precede it), an optional caller id "[T123]" / "[    C0]" (some kernels print a space before
 # it; Unisoc's print "c0" right after the timestamp), and an optional syslog level "<4>".
 KERNEL_PREFIX = r"(?:<\d{1,2}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\s?\[\s*[TC]\d+\]|c\d{1,4}\b)? ?"
+# The same as a console shows it live: printk's timestamp always has six decimals.
+CONSOLE_PREFIX = KERNEL_PREFIX.replace(r"\d+\.\d+", r"\d+\.\d{6}")
 
 # The first line of a kernel crash report: what the kernel prints when it dies.
 CRASH_HEADLINES = [

@@ -57,9 +57,10 @@ CLAIM_LINES = 5000  # lines after "Starting crashdump kernel" in which its banne
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+][ -~]"
                       r"|[ -~])")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_PREFIX_RE = re.compile(KERNEL_PREFIX)
 # pytest-kdump's own console.log puts a host stamp ("[   46.939] ", seconds since the capture
 # started, three decimals) in front of each line: skipped when a kernel prefix follows.
-_PREFIX_RE = re.compile(r"(?:\[\s*\d+\.\d{3}\] )?" + KERNEL_PREFIX)
+_HOST_STAMP_RE = re.compile(r"\[\s*\d+\.\d{3}\] ")
 # Lines without kernel timestamp but with another prefix, at the start of a line: a timestamp
 # its author blanked out ("[ ] BUG: ..."), a syslog or journal line ("Oct 09 14:17:46 host
 # kernel: BUG: ...").
@@ -316,6 +317,8 @@ class StreamDetector:
             self._opener = None
             return
         m = _PREFIX_RE.search(text)
+        if m and m.start() == 0 and (host := _HOST_STAMP_RE.match(text)):
+            m = _PREFIX_RE.search(text, host.end()) or m
         if m:
             line = _Line(self._lineno, text, text[m.end():], float(m["ts"]))
         elif m := _OTHER_PREFIX_RE.match(text):
@@ -354,10 +357,14 @@ class StreamDetector:
         lines, context = self._banner
         if line is not lines[0]:
             lines.append(line)
-        if hit and hit.role == "cmdline":
+        # kexec-tools adds elfcorehdr= for crash kernels. x86 prints the command line twice,
+        # "Command line:" then "Kernel command line:": bytes get lost in the first on a busy
+        # console, so the second is read too.
+        if hit and hit.role == "cmdline" and "elfcorehdr=" in hit.match["cmdline"]:
             self._banner = None
-            if "elfcorehdr=" in hit.match["cmdline"]:  # kexec-tools adds it for crash kernels
-                self._unknown(lines, "kernel-start", context)
+            self._unknown(lines, "kernel-start", context)
+        elif hit and hit.role == "cmdline" and hit.match.group(0).startswith("Kernel "):
+            self._banner = None
         elif line.no - lines[0].no > BANNER_LOOKAHEAD:
             self._banner = None
 
@@ -368,6 +375,7 @@ class StreamDetector:
                 adjacent and SEP_RE.match(opener.content)
                 and LOCKDEP_WARNING_RE.match(line.content.strip())):
             return  # "WARNING: ..." is a report (lockdep's) only under a ==== line
+        self._banner = None  # a kernel that reports a crash got past its command line
         context = list(self._context)
         rec = _Report(hit, line, context)
         if opener is not None and adjacent:

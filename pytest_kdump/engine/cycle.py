@@ -23,6 +23,7 @@ import pexpect
 
 from pytest_kdump import detect
 from pytest_kdump.console.capture import ConsoleCapture
+from pytest_kdump.console.kernel_lines import without_kernel_messages
 from pytest_kdump.console.shell import Shell, ShellAborted
 from pytest_kdump.console.spawn import ConsoleSpawn
 from pytest_kdump.console.transfer import ConsoleCopy
@@ -397,7 +398,7 @@ class CycleEngine:
             return
         loaded = self.run("cat /sys/kernel/kexec_crash_loaded 2>/dev/null || echo 0",
                           self.timeouts.armed)
-        if loaded.strip() != "1":
+        if without_kernel_messages(loaded).strip() != "1":
             return  # an unarmed board is not worth coming back to
         try:
             with self.phase("snapshot", SNAPSHOT_TIMEOUT):
@@ -429,7 +430,7 @@ class CycleEngine:
                                   "cut -d' ' -f1 /proc/uptime", self.timeouts.armed)
                 # the kernel's clock, as its messages would have shown it on a boot: text
                 # without a timestamp is then told from the kernel's own (see _is_output)
-                found = re.findall(r"^\d+\.\d+$", uptime, re.M)
+                found = re.findall(r"^\d+\.\d+$", without_kernel_messages(uptime), re.M)
                 if not found:
                     raise CycleError(f"no uptime in the restored board's answer: {uptime!r}",
                                      phase="restore")
@@ -449,7 +450,9 @@ class CycleEngine:
 
     def run(self, command: str, timeout: float = 30) -> str:
         """Run a shell command on the board; a non-zero exit is a CycleError, a kernel crash
-        an UnexpectedCrash (raised as soon as it shows, not at the timeout)."""
+        an UnexpectedCrash (raised as soon as it shows, not at the timeout). The output is
+        what the console showed: kernel messages printed meanwhile are in it (to parse it,
+        take them out with :mod:`pytest_kdump.console.kernel_lines`)."""
         self.ensure_shell()
         mark = len(self.seen)
         if self._last_ts is not None:
@@ -517,7 +520,8 @@ class CycleEngine:
         args = " ".join(a for a in (self.arming.append, self._transport_args()) if a)
         check = f"cat {ARMED_FILE} 2>/dev/null"
         try:
-            loaded = self.commands.run(check, self.timeouts.armed).output.strip()
+            loaded = without_kernel_messages(
+                self.commands.run(check, self.timeouts.armed).output).strip()
         except (pexpect.TIMEOUT, pexpect.EOF) as exc:
             raise self._command_error(check, self.timeouts.armed, exc) from None
         if loaded != args:  # a phase only when it loads: the phase list shows each load
@@ -537,11 +541,13 @@ class CycleEngine:
                 "echo printk=$(cat /proc/sys/kernel/printk); " + CONFIG_CHECK
                 + self._dump_dir_check() + KALLSYMS_TEXT_CHECK,
                 self.timeouts.armed).output
+            out = without_kernel_messages(out)
             state = parse_armed(out)
             self._check_config(state)
             if self.saver.status_command:
                 status = self.commands.run(self.saver.status_command, self.timeouts.armed)
-                state.saver_status = " ".join(status.output.split())[:300]
+                state.saver_status = " ".join(
+                    without_kernel_messages(status.output).split())[:300]
             if not state.loaded:
                 reason = _not_armed_reason(state)
                 if state.saver_status:

@@ -40,16 +40,13 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_kdump.detect.patterns import KERNEL_PREFIX
+from pytest_kdump.console.kernel_lines import unsplice
 from pytest_kdump.errors import VmcoreError
 from pytest_kdump.transports import FetchedDump
 
 BEGIN_RE = re.compile(r"kdump-dmesg: begin bytes=(?P<bytes>\d+)(?: total=(?P<total>\d+))?")
 END_RE = re.compile(r"kdump-dmesg: end\b")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-# Kernel messages printed in the middle of a line, one or several in a row: the line's rest
-# follows them.
-_SPLICED = re.compile(r"(?<=[^\r\n])(?:" + KERNEL_PREFIX + r"[^\n]*\n)+")
 MAX_BLOCK = 16 << 20
 """Characters of encoded block the host takes at most (a 64 KiB log is ~25 000)."""
 INCOMPLETE = "vmcore-dmesg.txt.incomplete"
@@ -82,26 +79,11 @@ class DmesgBlock:
         return self.total is not None and self.total > self.sent
 
 
-def _unsplice(console: str) -> tuple[str, list[tuple[int, str]]]:
-    """``console`` with the kernel messages printed in the middle of a line cut out, so that
-    the line is whole again, and the cut messages with where they were in the returned text."""
-    parts: list[str] = []
-    cuts: list[tuple[int, str]] = []
-    last = length = 0
-    for m in _SPLICED.finditer(console):
-        parts.append(console[last:m.start()])
-        length += m.start() - last
-        cuts.append((length, m.group()))
-        last = m.end()
-    parts.append(console[last:])
-    return "".join(parts), cuts
-
-
 def find_block(console: str) -> DmesgBlock | None:
     """Decode the last dmesg block in ``console`` (the crash kernel's console text); None when
     there is no begin line. A block without its end line, or whose bytes do not decode to
     the size the begin line gave, has ``problem`` set."""
-    whole, cuts = _unsplice(console)
+    whole, cuts = unsplice(console)
     starts = list(BEGIN_RE.finditer(whole))
     if not starts:
         return None

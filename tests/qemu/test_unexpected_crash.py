@@ -24,8 +24,12 @@ def test_b_board_is_back(kdump):
 
 def test_c_raw_console_without_kdump_fixture(target, kdump_session):
     kdump_session.engine.ensure_shell()
+    seen = len(kdump_session.engine.seen)
     target.get_driver("KdumpConsoleDriver").write(b"echo c > /proc/sysrq-trigger\\n")
-    time.sleep(10)  # the kernel dies while this test sleeps: nobody waits for it
+    # the kernel dies while this test waits (for the console to show it): nobody expects it
+    deadline = time.monotonic() + 120
+    while len(kdump_session.engine.seen) == seen and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 def test_d_expected_sysrq(kdump):
     crash = kdump.trigger_crash("sysrq")

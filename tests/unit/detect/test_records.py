@@ -171,6 +171,30 @@ def test_a_stale_fault_below_the_trace_names_nothing() -> None:
         "Kernel panic: Attempted to kill init! exitcode=0x00000000 in do_exit")
 
 
+def test_a_crash_kernel_is_known_by_its_second_command_line() -> None:
+    """The NMI in the matrix is seen only as a crash kernel starting (elfcorehdr= on its
+    command line). Bytes get lost early in a boot's first console burst (the recorded matrix
+    itself reads "st_kdump.after" on line 11): with elfcorehdr cut out of the first command
+    line, x86's second one, "Kernel command line:", still tells."""
+    import gzip
+
+    raw = gzip.decompress((RAW.parents[1] / "matrix-x86_64" / "console.raw.gz").read_bytes())
+    text = raw.decode("utf-8", "replace")
+    cut = re.sub(r"(\] Command line: .*?)elfcorehdr=\d+K", r"\1elfco", text)
+    assert cut.count("elfcorehdr=") == text.count("elfcorehdr=") // 2
+    assert ([r.signature for r in find_crashes(cut)]
+            == [r.signature for r in find_crashes(text)])
+
+
+def test_a_prompt_before_a_kernel_line_in_a_tests_console_log() -> None:
+    """In a console.log a shell prompt may come before the kernel's line, host stamp first."""
+    log = (DATA / "init-exit-x86_64-stale-fault" / "console.log").read_text()
+    assert "\n[   46.939] [    5.443184] Kernel panic" in log
+    log = log.replace("] [    5.443184] Kernel panic", "] kdump# [    5.443184] Kernel panic")
+    records = find_crashes(log)
+    assert [(r.kind, r.timestamp) for r in records] == [("panic", 5.443184)], records
+
+
 def test_real_matrix_log() -> None:
     """Every crash kind the matrix produces, from one real session console (tests/data)."""
     import gzip
