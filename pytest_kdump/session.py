@@ -237,7 +237,9 @@ class Kdump:
         return self.last_armed
 
     def run(self, command: str, timeout: float = 30) -> str:
-        """Run a shell command on the board; its output (non-zero exit raises)."""
+        """Run a shell command on the board; its output (non-zero exit raises), as the
+        console showed it: kernel messages printed meanwhile may be in it
+        (:func:`~pytest_kdump.console.kernel_lines.without_kernel_messages` takes them out)."""
         return self._guard(self.engine.run, command, timeout)
 
     def trigger_crash(self, trigger: str | Trigger = "sysrq", *, expect: str | None = None,

@@ -10,8 +10,8 @@ from pytest_kdump.detect.patterns import CONSOLE_PREFIX
 __all__ = ["unsplice", "without_kernel_messages"]
 
 # Kernel messages printed in the middle of a line, one or several in a row: the line's rest
-# follows them.
-_SPLICED_RE = re.compile(r"(?<=[^\r\n])(?:" + CONSOLE_PREFIX + r"[^\n]*\n)+")
+# follows them. (Not after a '>': that is a syslog level, "<6>", the message's own.)
+_SPLICED_RE = re.compile(r"(?<=[^\r\n>])(?:" + CONSOLE_PREFIX + r"[^\n]*\n)+")
 _WHOLE_RE = re.compile(r"^" + CONSOLE_PREFIX + r"[^\n]*(?:\n|$)", re.M)
 
 
@@ -32,6 +32,6 @@ def unsplice(text: str) -> tuple[str, list[tuple[int, str]]]:
 
 def without_kernel_messages(output: str) -> str:
     """A command's output as read on the console, without the kernel messages printed during
-    it (``[    5.3] random: crng init done`` before ``x86_64``, or cut into it). For the
+    it (``[    5.300000] random: crng init done`` before ``x86_64``, or cut into it). For the
     output of commands that print no kernel-stamped lines themselves (not ``dmesg``)."""
     return _WHOLE_RE.sub("", unsplice(output)[0])

@@ -59,7 +59,7 @@ _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PREFIX_RE = re.compile(KERNEL_PREFIX)
 # pytest-kdump's own console.log puts a host stamp ("[   46.939] ", seconds since the capture
-# started, three decimals) in front of each line: skipped when a kernel prefix follows.
+# started, three decimals; the kernel's have six) in front of each line: skipped.
 _HOST_STAMP_RE = re.compile(r"\[\s*\d+\.\d{3}\] ")
 # Lines without kernel timestamp but with another prefix, at the start of a line: a timestamp
 # its author blanked out ("[ ] BUG: ..."), a syslog or journal line ("Oct 09 14:17:46 host
@@ -316,15 +316,14 @@ class StreamDetector:
             self._context.append(text)  # fast path: an ordinary line
             self._opener = None
             return
-        m = _PREFIX_RE.search(text)
-        if m and m.start() == 0 and (host := _HOST_STAMP_RE.match(text)):
-            m = _PREFIX_RE.search(text, host.end()) or m
-        if m:
-            line = _Line(self._lineno, text, text[m.end():], float(m["ts"]))
-        elif m := _OTHER_PREFIX_RE.match(text):
-            line = _Line(self._lineno, text, text[m.end():], None)
+        host = _HOST_STAMP_RE.match(text)  # a console.log's: not the kernel's time
+        rest = text[host.end():] if host else text
+        if m := _PREFIX_RE.search(rest):
+            line = _Line(self._lineno, text, rest[m.end():], float(m["ts"]))
+        elif m := _OTHER_PREFIX_RE.match(rest):
+            line = _Line(self._lineno, text, rest[m.end():], None)
         else:
-            content = _LEVEL_RE.sub("", text, count=1) if text.startswith("<") else text
+            content = _LEVEL_RE.sub("", rest, count=1) if rest.startswith("<") else rest
             line = _Line(self._lineno, text, content, None)
         hit = classify(line.content, line.ts is not None)
         if hit and hit.role == "banner" and line.ts not in (None, 0.0):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kdump import reaper
+from pytest_kdump.console.kernel_lines import without_kernel_messages
 from pytest_kdump.errors import KdumpError, PhaseTimeout, ToolError, VmcoreError
 from pytest_kdump.transports import DEFAULT_FETCH_TIMEOUT, FetchedDump, flattened
 
@@ -49,7 +50,9 @@ def list_dumps_command(folder: str) -> str:
 
 
 def parse_dumps(text: str) -> dict[str, tuple[int, int]]:
-    """``{path: (mtime, size)}`` from :func:`list_dumps_command`'s output."""
+    """``{path: (mtime, size)}`` from :func:`list_dumps_command`'s output (over SSH, or on
+    the console before a crash: kernel messages printed meanwhile are left out)."""
+    text = without_kernel_messages(text)
     return {m["path"]: (int(m["mtime"]), int(m["size"])) for m in _STAT.finditer(text)}
 
 

@@ -30,6 +30,7 @@ def test_c_raw_console_without_kdump_fixture(target, kdump_session):
     deadline = time.monotonic() + 120
     while len(kdump_session.engine.seen) == seen and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert len(kdump_session.engine.seen) > seen, "no crash seen within 120 s"
 
 def test_d_expected_sysrq(kdump):
     crash = kdump.trigger_crash("sysrq")

@@ -117,6 +117,23 @@ def test_arm64_record_completes_before_the_crash_kernel_banner() -> None:
     assert detector.feed(text[text.index("Bye!"):]) + detector.flush() == []  # banner claimed
 
 
+def test_a_crash_kernel_known_by_its_second_command_line() -> None:
+    """A crash kernel that starts with no report before it (an NMI) is known by elfcorehdr=
+    on its command line. x86 prints the line twice; when bytes were lost in the first, the
+    second ("Kernel command line:") counts, and a "WARNING:" line in between that is no
+    report (not under a ==== line) changes nothing. A normal boot's two lines make nothing."""
+    cmdline = next(line for line in CRASH_KERNEL.splitlines() if "] Command line: " in line)
+    second = cmdline.replace("[    0.000000] Command", "[    0.061234] Kernel command")
+    cut = CRASH_KERNEL.replace("elfcorehdr=", "elfco", 1)
+    warning = "[    0.050000] WARNING: the mand mount option is being deprecated\n"
+    for text in (CRASH_KERNEL, cut + second, cut + warning + second):
+        records = find_crashes(text)
+        assert [(r.kind, r.end) for r in records] == [("unknown", "kernel-start")], text[-300:]
+    assert find_crashes(cut) == []
+    normal = cut.replace(" elfco", " ") + second.replace(" elfcorehdr=", " ")
+    assert "elfco" not in normal and find_crashes(normal) == []
+
+
 def test_idle_completes_an_ended_report() -> None:
     # an oops without panic_on_oops: after "end trace" a follow-up panic may still come; when
     # the console goes quiet, idle() completes the report at once

@@ -84,6 +84,9 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
     kallsyms_text = attr.ib(default="", validator=attr.validators.instance_of(str))
     config = attr.ib(default="", validator=attr.validators.instance_of(str))  # the grep's line
     printk = attr.ib(default="", validator=attr.validators.instance_of(str))  # e.g. "1 4 1 7"
+    # a kernel message the console prints in every command's output: on a line of its own
+    # before it, and cut into its first line (after 3 characters)
+    kmsg = attr.ib(default="", validator=attr.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -209,7 +212,10 @@ class FakeBusyboxConsole(ConsoleExpectMixin, Driver, ConsoleProtocol):
             result = self._command(m[2])
             if result is None:
                 return
-            out = _lines(result[0]) + f"KD-END-{m[3]}-{result[1]}-\r\n"
+            text = result[0]
+            if self.kmsg:
+                text = f"{self.kmsg}\n{text[:3]}{self.kmsg}\n{text[3:]}"
+            out = _lines(text) + f"KD-END-{m[3]}-{result[1]}-\r\n"
         elif m := re.fullmatch(r"(.*); echo TRIGGER-''RETURNED-\$\?", line):
             result = self._command(m[1])  # a trigger typed by the engine
             if result is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kdump.console.kernel_lines import without_kernel_messages
 from pytest_kdump.drivers.board import LabgridBoard, QemuBoard
 from pytest_kdump.engine.board import NmiBoard
 from pytest_kdump.engine.results import BoardState
@@ -315,3 +316,25 @@ def test_the_console_log_level_is_restored_before_a_crash(make_target,
     trigger = board.lines.index(next(x for x in board.lines if "sysrq-trigger" in x))
     assert restore < trigger, board.lines
     assert any("console log level was 1" in w for w in engine.warnings), engine.warnings
+
+
+def test_kernel_messages_in_command_output_do_not_change_what_the_engine_reads(
+        make_target, tmp_path: Path) -> None:
+    """The console prints the kernel's messages in the middle of a command's output (on the
+    x86_64 guest, ``random: crng init done`` 3.7-5.7 s after boot): on a line of their own and
+    cut into a line. The engine reads through them: the arming file (not loaded again), the
+    armed check, the md5 of a copy, uname."""
+    target = make_target(console="        kdump_loaded: false\n        kmsg: "
+                                  "'[    3.693546] random: crng init done'\n", kdump=ARM)
+    board = target.get_driver("FakeBusyboxConsole")
+    engine = _engine(target, tmp_path)
+    out = engine.run("uname -m")  # what the console showed
+    assert out.count("crng init done") == 2 and without_kernel_messages(out) == "x86_64", out
+    armed = engine.check_armed()
+    assert armed.loaded and armed.reserved_bytes > 0 and armed.kernel_release, armed
+    assert engine.check_armed().loaded and len(board.armings) == 1, board.armings
+    module = tmp_path / "crash.ko"
+    module.write_bytes(bytes(range(256)) * 9)
+    engine.put_file(module, "/tmp/crash.ko")  # its md5sum line is cut by the message
+    assert board.files["/tmp/crash.ko"] == module.read_bytes()
+    assert not engine.seen and not engine.warnings

@@ -87,6 +87,9 @@ def test_list_dumps_in_real_shells(tmp_path: Path, shell: str) -> None:
     assert got == {str(p): (int(p.stat().st_mtime), p.stat().st_size)
                    for p in listed.values()}
     assert got[str(listed["new"])] == (1796575000, len(b"KDUMP new"))
+    # before a crash the list is read on the console: a kernel message there changes nothing
+    crng = "[    3.693546] random: crng init done\n"
+    assert parse_dumps(crng + proc.stdout[:12] + crng + proc.stdout[12:]) == got
 
 
 def test_list_dumps_empty_or_missing_folder(tmp_path: Path, shell: str) -> None:
